@@ -41,7 +41,9 @@ const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
 const jobs = String(Math.max(1, Number(process.env.CONNITO_BUILD_JOBS) || 2));
 let ok = false;
 if (hasCmake && existsSync(cmakeJs)) {
-  ok = run(process.execPath, [cmakeJs, 'compile', '--parallel', jobs]);
+  const args = [cmakeJs, 'compile', '--parallel', jobs];
+  if (process.env.CONNITO_CUDA === '0') args.push('--CDCONNITO_CUDA=OFF');
+  ok = run(process.execPath, args);
 } else {
   console.log('connito-miner: cmake not found, building the CPU-only addon with node-gyp (binding.gyp)');
   const gyp = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
@@ -52,7 +54,7 @@ if (!ok) {
     'connito-miner: building the native addon failed.\n' +
       'Possible solutions:\n' +
       '  - install a C++17 compiler and cmake: apt-get install -y build-essential cmake\n' +
-      '  - build without CUDA: CMAKE_ARGS=-DCONNITO_CUDA=OFF npm rebuild connito-miner (or npm run build:addon)\n' +
+      '  - build without CUDA: CONNITO_CUDA=0 npm run build:addon\n' +
       '  - read the compiler output above for the first error',
   );
   process.exit(1);
