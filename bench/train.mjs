@@ -16,6 +16,10 @@ import os from 'node:os';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => join(root, 'dist', p);
+// The trainer child runs with passive OpenMP waiting (src/trainer/main.ts, before the addon loads):
+// measure both modes in that same setting.
+const { setOpenMpWaitPolicy } = await import(dist('trainer/main.js'));
+setOpenMpWaitPolicy();
 const { createEngine } = await import(dist('trainer/engine.js'));
 const { TrainingLoop } = await import(dist('trainer/loop.js'));
 const { startDataLoader } = await import(dist('trainer/data/loader.js'));
@@ -28,9 +32,9 @@ const { createLogger } = await import(dist('telemetry/logger.js'));
 
 const quick = process.argv.includes('--quick');
 const GA = 2;
-const STEPS = quick ? 4 : 12; // optimizer steps measured per repetition
+const STEPS = quick ? 4 : 24; // optimizer steps measured per repetition
 const WARMUP = 1;
-const REPS = quick ? 1 : 2;
+const REPS = quick ? 1 : 6; // interleaved; best of each (the machine is shared)
 
 const arch = tinyArch({ hidden: 256, layers: 3, experts: 16, expertWidth: 256, vocab: 512, heads: 4, seed: 1 });
 const seq = 256;
@@ -89,10 +93,26 @@ async function benchEngine(batches) {
   return tokens / dt;
 }
 
+let lastWaitFraction = 0;
 /** The whole loop: worker-thread data pipeline + engine + loop bookkeeping. */
 async function benchLoop() {
   const e = await freshEngine();
-  const data = await startDataLoader(pipeline, null, { prefetch: 4 });
+  const loader = await startDataLoader(pipeline, null); // the trainer's defaults
+  // Starvation, measured directly: time the loop spends waiting for the next batch.
+  let waiting = 0;
+  let counting = false;
+  const data = {
+    tokenizer: loader.tokenizer,
+    next: async (signal) => {
+      const t = performance.now();
+      const b = await loader.next(signal);
+      if (counting) waiting += performance.now() - t;
+      return b;
+    },
+    stats: () => loader.stats(),
+    drainEvents: () => loader.drainEvents(),
+    close: () => loader.close(),
+  };
   const stop = new StopRequest();
   const log = createLogger({ proc: 'bench', level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   let t0 = 0;
@@ -109,6 +129,7 @@ async function benchLoop() {
         if (m.innerOptStep === WARMUP) {
           t0 = performance.now();
           tokensAtStart = m.totalTokens;
+          counting = true;
         }
         if (m.innerOptStep === WARMUP + STEPS) {
           last = { t: performance.now(), tokens: m.totalTokens };
@@ -125,6 +146,7 @@ async function benchLoop() {
   await loop.run();
   await data.close();
   e.dispose();
+  lastWaitFraction = waiting / (last.t - t0);
   return (last.tokens - tokensAtStart) / ((last.t - t0) / 1000);
 }
 
@@ -134,16 +156,34 @@ const batches = [];
 for (let i = 0; i < (WARMUP + STEPS) * GA; i++) batches.push(await inline.next());
 await inline.close();
 
+// Headroom: the pipeline alone, inline on this thread.
+{
+  const l = await startDataLoader(pipeline, null, { inline: true });
+  const t0 = performance.now();
+  let toks = 0;
+  for (let i = 0; i < 200; i++) toks += (await l.next()).tokens.length;
+  await l.close();
+  console.log(`pipeline_alone_tokens_per_s ${(toks / ((performance.now() - t0) / 1000)).toFixed(0)} (one thread, incl. padding)`);
+}
+console.log(`OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? '(default)'}`);
 console.log(`machine ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}; model H=${arch.hidden_size} L=${arch.num_hidden_layers} E=${arch.n_routed_experts} (8 trained) seq=${seq} batch=${batch} GA=${GA}; tokenizer ${JSON.parse(readFileSync(join(tokDir, 'expected.json'), 'utf8')).vocab_size}-token BPE`);
 let bestEngine = 0;
 let bestLoop = 0;
+const pairs = [];
+const waits = [];
 for (let r = 0; r < REPS; r++) {
-  const en = await benchEngine(batches);
-  const lo = await benchLoop();
-  console.log(`rep ${r + 1}: engine ${en.toFixed(0)} tok/s, loop ${lo.toFixed(0)} tok/s`);
+  // Alternate which mode goes first so a burst of outside load does not always hit the same one.
+  const [en, lo] = r % 2 === 0 ? [await benchEngine(batches), await benchLoop()] : await benchLoop().then(async (l) => [await benchEngine(batches), l]);
+  waits.push(lastWaitFraction);
+  console.log(`rep ${r + 1}: engine ${en.toFixed(0)} tok/s, loop ${lo.toFixed(0)} tok/s, ratio ${(lo / en).toFixed(3)}, loop waited for data ${(100 * lastWaitFraction).toFixed(2)} % of the time`);
   bestEngine = Math.max(bestEngine, en);
   bestLoop = Math.max(bestLoop, lo);
+  pairs.push(lo / en);
 }
+pairs.sort((a, b) => a - b);
+console.log(`load_average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`data_wait_fraction_max ${Math.max(...waits).toFixed(4)}`);
+console.log(`median_pair_ratio ${pairs[Math.floor(pairs.length / 2)].toFixed(3)}`);
 console.log(`engine_tokens_per_s ${bestEngine.toFixed(0)}`);
 console.log(`loop_tokens_per_s ${bestLoop.toFixed(0)}`);
 console.log(`ratio ${(bestLoop / bestEngine).toFixed(3)}`);

@@ -90,7 +90,11 @@ void attention_backward(const AttnDims& d, const T* q, const T* kv, const T* kpe
   const int64_t pairs = d.B * d.H;
   const int64_t ldo = d.H * d.dv;
   const int64_t ldq = d.H * (d.dn + d.dr), ldkv = d.H * (d.dn + d.dv);
-  std::vector<T> dkp_heads((size_t)(pairs * d.S * d.dr));
+  // Per-head k_pe gradients; kept across calls (the engine runs on one worker thread at a time).
+  thread_local std::vector<T> dkp_heads;
+  if (dkp_heads.size() < (size_t)(pairs * d.S * d.dr)) dkp_heads.resize((size_t)(pairs * d.S * d.dr));
+  // Inside the parallel regions below, `dkp_heads` would name each thread's own (empty) instance.
+  T* const dkp_all = dkp_heads.data();
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t pi = 0; pi < pairs; pi++) {
     const int64_t b = pi / d.H, h = pi % d.H;
@@ -102,7 +106,7 @@ void attention_backward(const AttnDims& d, const T* q, const T* kv, const T* kpe
     T* dqp = dqn + d.dn;
     T* dkn = dkv + b * d.S * ldkv + h * (d.dn + d.dv);
     T* dv = dkn + d.dn;
-    T* dkp = dkp_heads.data() + pi * d.S * d.dr;
+    T* dkp = dkp_all + pi * d.S * d.dr;
     for (int64_t t = 0; t < d.S; t++) {
       std::fill(dkn + t * ldkv, dkn + t * ldkv + d.dn + d.dv, T(0));
       std::fill(dkp + t * d.dr, dkp + (t + 1) * d.dr, T(0));
@@ -150,7 +154,7 @@ void attention_backward(const AttnDims& d, const T* q, const T* kv, const T* kpe
     T* out = dkpe + n * d.dr;
     for (int64_t j = 0; j < d.dr; j++) out[j] = T(0);
     for (int64_t h = 0; h < d.H; h++) {
-      const T* src = dkp_heads.data() + ((b * d.H + h) * d.S + t) * d.dr;
+      const T* src = dkp_all + ((b * d.H + h) * d.S + t) * d.dr;
       for (int64_t j = 0; j < d.dr; j++) out[j] += src[j];
     }
   }

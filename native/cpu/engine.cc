@@ -13,7 +13,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -29,6 +32,7 @@
 #include "gemm_cpu.h"
 #include "hd_math.h"
 #include "model_cpu.h"
+#include "optim_cpu.h"
 #include "param_store.h"
 
 namespace connito {
@@ -50,6 +54,9 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }
 
 EngineError input_error(const std::string& msg) { return EngineError("CNM_ERR_ENGINE_INPUT", msg); }
+
+// Elements per parallel work item of the optimizer sweeps.
+constexpr int64_t kChunk = 1 << 16;
 
 // Index of the first non-finite element of raw bytes, or -1 (exponent bits all ones).
 int64_t first_non_finite(const uint8_t* p, const std::string& dtype, int64_t n) {
@@ -400,6 +407,15 @@ LossResult Engine::eval_loss(const std::vector<int32_t>& tokens, const std::vect
 
 OptStepResult Engine::optimizer_step(int64_t accumulation_steps) {
   std::lock_guard<std::mutex> lock(mu_);
+  const auto t_start = std::chrono::steady_clock::now();
+  struct Report {
+    std::chrono::steady_clock::time_point t0;
+    ~Report() {
+      if (std::getenv("CONNITO_ENGINE_PROFILE"))
+        std::fprintf(stderr, "[engine profile] optimizer_step %.1f ms\n",
+                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+  } report{t_start};
   EngineImpl& E = *impl_;
   E.use_threads();
   if (accumulation_steps < 0)
@@ -414,20 +430,23 @@ OptStepResult Engine::optimizer_step(int64_t accumulation_steps) {
   }
   const int64_t ga = accumulation_steps > 0 ? accumulation_steps : E.micro_steps;
   const float inv = (float)(1.0 / (E.scale * (double)ga));
+  // Pass 1 (read only): unscaled norm, sum and finiteness per tensor.
   double sumsq = 0.0, sum = 0.0;
   for (size_t t = 0; t < E.trainable.size(); t++) {
-    float* gr = E.g.data(t);
+    const float* gr = E.g.data(t);
     const int64_t n = E.g.specs[t].numel;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
     double ss = 0.0, s1 = 0.0;
-    bool finite = true;
-#pragma omp parallel for schedule(static) reduction(+ : ss, s1) reduction(&& : finite) if (n > (1 << 15))
-    for (int64_t i = 0; i < n; i++) {
-      const float x = gr[i] * inv;
-      gr[i] = x;
-      finite = finite && std::isfinite(x);
-      ss += (double)x * (double)x;
-      s1 += (double)x;
+    int64_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : ss, s1, bad) if (chunks > 1)
+    for (int64_t ci = 0; ci < chunks; ci++) {
+      const int64_t a = ci * kChunk;
+      const GradStats st = grad_stats_f32(gr + a, std::min(kChunk, n - a), inv);
+      ss += st.sumsq;
+      s1 += st.sum;
+      bad += st.non_finite;
     }
+    const bool finite = bad == 0;
     if (!finite) r.non_finite.push_back(E.g.specs[t].name);
     sumsq += ss;
     sum += s1;
@@ -444,8 +463,9 @@ OptStepResult Engine::optimizer_step(int64_t accumulation_steps) {
     E.zero_grads();
     return r;
   }
+  // Pass 2: unscale, clip, AdamW, and clear the accumulator in one sweep.
   const double clip = E.o.opt.max_grad_norm / (r.grad_norm + 1e-6);
-  const float clip_f = (float)clip;
+  const float gscale = clip < 1.0 ? inv * (float)clip : inv;
   const double lr = E.lr_at(E.step);
   const int64_t t = E.step + 1;
   AdamWCoeffs c;
@@ -464,16 +484,16 @@ OptStepResult Engine::optimizer_step(int64_t accumulation_steps) {
     float* mm = E.m.data(k);
     float* vv = E.v.data(k);
     const int64_t n = E.g.specs[k].numel;
-    const bool do_clip = clip < 1.0;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
     double ps = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : ps) if (n > (1 << 15))
-    for (int64_t i = 0; i < n; i++) {
-      const float gi = do_clip ? gr[i] * clip_f : gr[i];
-      adamw_update(p[i], mm[i], vv[i], gi, c);
-      ps += (double)p[i];
+#pragma omp parallel for schedule(static) reduction(+ : ps) if (chunks > 1)
+    for (int64_t ci = 0; ci < chunks; ci++) {
+      const int64_t a = ci * kChunk;
+      ps += adamw_step_f32(p + a, gr + a, mm + a, vv + a, std::min(kChunk, n - a), gscale, c);
     }
     psum += ps;
   }
+  E.micro_steps = 0;
   E.step = t;
   if (E.scaler_enabled) {
     if (++E.good_steps >= 2000) {
@@ -485,7 +505,6 @@ OptStepResult Engine::optimizer_step(int64_t accumulation_steps) {
   r.lr = lr;
   r.scale_after = E.scale;
   r.param_sum = psum;
-  E.zero_grads();
   return r;
 }
 

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cpu_ops.h"
+#include "gemm_cpu.h"
 #include "model_cpu.h"
 #include "param_store.h"
 
@@ -241,6 +242,50 @@ std::vector<GradCheckResult> check_cross_entropy(uint64_t seed) {
   return {fd_check("cross_entropy", z.data(), dz.data(), n * V, f, 0, rng)};
 }
 
+// Not a gradient check: the float GEMM (the kernel chosen for this CPU, or the one forced with
+// CONNITO_GEMM_KERNEL) against a double-precision reference, for every transpose combination,
+// shapes that cross the micro-tile and cache-block edges, alpha ≠ 1 and beta ∈ {0, 0.5} (beta = 0
+// must ignore NaN in C). max_rel_err = max |c − ref| / max |ref| over each combination.
+std::vector<GradCheckResult> check_gemm(uint64_t seed) {
+  Rng rng(seed);
+  std::vector<GradCheckResult> out;
+  const int64_t shapes[][3] = {{1, 1, 1}, {13, 37, 5}, {97, 33, 300}, {150, 500, 270}, {24, 1100, 64}, {300, 17, 520}};
+  for (int combo = 0; combo < 4; combo++) {
+    const bool ta = combo & 1, tb = combo & 2;
+    GradCheckResult r;
+    r.op = std::string("gemm.") + (ta ? "T" : "N") + (tb ? "T" : "N");
+    for (const auto& sh : shapes) {
+      const int64_t M = sh[0], N = sh[1], K = sh[2];
+      std::vector<float> A((size_t)(M * K)), B((size_t)(K * N)), C((size_t)(M * N));
+      for (auto& x : A) x = (float)rng.normal();
+      for (auto& x : B) x = (float)rng.normal();
+      const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+      for (float beta : {0.0f, 0.5f}) {
+        for (auto& x : C) x = beta == 0.0f ? std::nanf("") : (float)rng.normal();
+        std::vector<float> C0 = C;
+        gemm(ta, tb, M, N, K, 0.75f, A.data(), lda, B.data(), ldb, beta, C.data(), N);
+        double maxref = 0, maxerr = 0;
+        for (int64_t i = 0; i < M; i++)
+          for (int64_t j = 0; j < N; j++) {
+            double acc = 0;
+            for (int64_t k = 0; k < K; k++)
+              acc += (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (double)(tb ? B[j * ldb + k] : B[k * ldb + j]);
+            const double ref = 0.75 * acc + (beta == 0.0f ? 0.0 : (double)beta * (double)C0[i * N + j]);
+            maxref = std::max(maxref, std::fabs(ref));
+            const double err = std::fabs((double)C[i * N + j] - ref);
+            maxerr = std::isfinite(err) ? std::max(maxerr, err) : INFINITY;
+            r.checked++;
+          }
+        r.max_abs_err = std::max(r.max_abs_err, maxerr);
+        r.max_rel_err = std::max(r.max_rel_err, maxerr / std::max(maxref, 1e-30));
+        r.max_abs_grad = std::max(r.max_abs_grad, maxref);
+      }
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<GradCheckResult> gradcheck_op(const std::string& op, uint64_t seed) {
@@ -251,8 +296,9 @@ std::vector<GradCheckResult> gradcheck_op(const std::string& op, uint64_t seed) 
   if (op == "swiglu") return check_swiglu(seed);
   if (op == "router") return check_router(seed);
   if (op == "cross_entropy") return check_cross_entropy(seed);
+  if (op == "gemm") return check_gemm(seed);
   throw std::invalid_argument("unknown gradient-check op '" + op +
-                              "' (expected embedding, rmsnorm, rope, attention, swiglu, router, cross_entropy)");
+                              "' (expected embedding, rmsnorm, rope, attention, swiglu, router, cross_entropy, gemm)");
 }
 
 std::vector<GradCheckResult> gradcheck_model(const ModelConfig& c, AllowedExperts allowed, int64_t batch, int64_t seq,

@@ -25,13 +25,68 @@
 #include "model_cpu.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <stdexcept>
+#include <string>
 
 #include "gemm_cpu.h"
 
 namespace connito {
+namespace {
+
+// CONNITO_ENGINE_PROFILE=1: wall time per phase of each run(), printed to stderr (benchmark aid).
+struct Profile {
+  bool on = std::getenv("CONNITO_ENGINE_PROFILE") != nullptr;
+  std::map<std::string, double> ms;
+  void report() {
+    if (!on) return;
+    double total = 0;
+    for (auto& [k, v] : ms) total += v;
+    std::fprintf(stderr, "[engine profile] total %.1f ms:", total);
+    for (auto& [k, v] : ms) std::fprintf(stderr, " %s=%.1f", k.c_str(), v);
+    std::fprintf(stderr, "\n");
+    ms.clear();
+  }
+};
+Profile& profile() {
+  static Profile p;
+  return p;
+}
+struct Phase {
+  const char* name;
+  std::chrono::steady_clock::time_point t0;
+  explicit Phase(const char* n) : name(n) {
+    if (profile().on) t0 = std::chrono::steady_clock::now();
+  }
+  ~Phase() {
+    if (profile().on)
+      profile().ms[name] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
+
+// Consecutive phases: next() closes the running one.
+struct PhaseSeq {
+  const char* cur = nullptr;
+  std::chrono::steady_clock::time_point t0;
+  void next(const char* n) {
+    stop();
+    if (!profile().on) return;
+    cur = n;
+    t0 = std::chrono::steady_clock::now();
+  }
+  void stop() {
+    if (cur) profile().ms[cur] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    cur = nullptr;
+  }
+  ~PhaseSeq() { stop(); }
+};
+
+}  // namespace
 
 template <typename T>
 size_t LayerActs<T>::bytes() const {
@@ -120,7 +175,7 @@ size_t CpuModel<T>::workspace_bytes() const {
   n += scratch_acts_.bytes();
   for (const auto& x : xs_) n += x.capacity() * sizeof(T);
   for (const auto* v : {&hn_, &tmp_a_, &tmp_b_, &tmp_c_, &dx2_, &dhn_, &dgu_, &logits_, &rows_h_, &drows_h_, &xe_,
-                        &ye_, &dye_, &hf_, &rstd_f_, &dhf_})
+                        &ye_, &dye_, &hf_, &rstd_f_, &dhf_, &dweight_})
     n += v->capacity() * sizeof(T);
   return n;
 }
@@ -139,6 +194,8 @@ void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T*
   const double eps = c_.rms_norm_eps;
 
   T* hn = grow(hn_, N * H);
+  PhaseSeq ps;
+  ps.next("f.attn_proj");
   a.rstd1.resize((size_t)N);
   rmsnorm_forward(x, w.in_norm, hn, a.rstd1.data(), N, H, eps);
 
@@ -168,7 +225,9 @@ void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T*
   const AttnDims dims{B_, S_, nH, dn, dr, dv, rope_.softmax_scale};
   a.lse.resize((size_t)(B_ * nH * S_));
   a.attn.resize((size_t)(N * nH * dv));
+  ps.next("f.attn_core");
   attention_forward(dims, a.q.data(), a.kv.data(), a.kpe.data(), a.attn.data(), a.lse.data());
+  ps.next("f.attn_proj");
 
   a.x2.resize((size_t)(N * H));
   gemm(false, true, N, H, nH * dv, T(1), a.attn.data(), nH * dv, w.o_proj, nH * dv, T(0), a.x2.data(), H);
@@ -183,6 +242,7 @@ void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T*
   if (!w.moe) {
     const int64_t Id = c_.intermediate_size;
     a.gu.resize((size_t)(N * 2 * Id));
+    ps.next("f.dense");
     gemm(false, true, N, 2 * Id, H, T(1), hn2, H, w.mlp_gu, H, T(0), a.gu.data(), 2 * Id);
     T* act = grow(tmp_a_, N * Id);
     swiglu_forward(a.gu.data(), act, N, Id);
@@ -190,12 +250,14 @@ void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T*
   } else {
     const int64_t E = c_.n_routed_experts, K = c_.num_experts_per_tok, I = c_.moe_intermediate_size;
     T* logits = grow(tmp_c_, N * E);
+    ps.next("f.router");
     gemm(false, true, N, E, H, T(1), hn2, H, w.router, H, T(0), logits, E);
     a.probs.resize((size_t)(N * E));
     router_forward(logits, a.probs.data(), N, E, K, w.experts, c_.routed_scaling_factor, a.routing);
     if (w.sh_gu) {
       const int64_t Sh = I * c_.n_shared_experts;
       a.sh_gu.resize((size_t)(N * 2 * Sh));
+      ps.next("f.shared");
       gemm(false, true, N, 2 * Sh, H, T(1), hn2, H, w.sh_gu, H, T(0), a.sh_gu.data(), 2 * Sh);
       T* act = grow(tmp_a_, N * Sh);
       swiglu_forward(a.sh_gu.data(), act, N, Sh);
@@ -205,6 +267,7 @@ void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T*
     }
     const size_t nloc = w.experts.size();
     a.ex_slots.assign(nloc, {});
+    ps.next("f.experts");
     a.ex_gu.resize(nloc);
     for (int64_t s = 0; s < N * K; s++) a.ex_slots[(size_t)a.routing.local[s]].push_back(s);
     for (size_t e = 0; e < nloc; e++) {
@@ -244,9 +307,12 @@ void CpuModel<T>::layer_backward(int64_t l, const LayerView<T>& w, const T* x, L
 
   T* dhn = grow(dhn_, N * H);
   if (w.moe) {
+    PhaseSeq ps;
+    ps.next("b.experts");
     const int64_t E = c_.n_routed_experts, K = c_.num_experts_per_tok, I = c_.moe_intermediate_size;
     const Routing& rt = a.routing;
-    std::vector<T> dweight(need_input_grad ? (size_t)(N * K) : 0, T(0));
+    T* dweight = grow(dweight_, N * K);
+    std::fill(dweight, dweight + N * K, T(0));
     if (need_input_grad) std::fill(dhn, dhn + N * H, T(0));
     for (size_t e = 0; e < w.experts.size(); e++) {
       const auto& slots = a.ex_slots[e];
@@ -293,11 +359,13 @@ void CpuModel<T>::layer_backward(int64_t l, const LayerView<T>& w, const T* x, L
     }
     if (!need_input_grad) return;
     T* dlogits = grow(tmp_c_, N * E);
-    router_backward(a.probs.data(), rt, dweight.data(), dlogits, E, c_.routed_scaling_factor);
+    ps.next("b.router");
+    router_backward(a.probs.data(), rt, dweight, dlogits, E, c_.routed_scaling_factor);
     gemm(false, false, N, H, E, T(1), dlogits, E, w.router, H, T(1), dhn, H);
     if (w.sh_gu) {
       const int64_t Sh = I * c_.n_shared_experts;
       T* da = grow(tmp_a_, N * Sh);
+      ps.next("b.shared");
       gemm(false, false, N, Sh, H, T(1), dx, H, w.sh_down, Sh, T(0), da, Sh);
       T* dgu = grow(dgu_, N * 2 * Sh);
       swiglu_backward(da, a.sh_gu.data(), dgu, N, Sh);
@@ -318,13 +386,17 @@ void CpuModel<T>::layer_backward(int64_t l, const LayerView<T>& w, const T* x, L
 
   // Attention: input gradient of hn, then of x.
   T* dattn = grow(tmp_a_, N * nH * dv);
+  PhaseSeq ps;
+  ps.next("b.attn_proj");
   gemm(false, false, N, nH * dv, H, T(1), dx, H, w.o_proj, nH * dv, T(0), dattn, nH * dv);
   T* dqb = grow(tmp_b_, N * nH * dq);
   T* dkv = grow(dgu_, N * nH * (dn + dv));
   T* dkpe = grow(tmp_c_, N * dr);
   const AttnDims dims{B_, S_, nH, dn, dr, dv, rope_.softmax_scale};
+  ps.next("b.attn_core");
   attention_backward(dims, a.q.data(), a.kv.data(), a.kpe.data(), a.attn.data(), a.lse.data(), dattn, dqb, dkv, dkpe);
   rope_backward(dqb, N, S_, nH, nH * dq, dq, dn, dr, cos_.data(), sin_.data());
+  ps.next("b.attn_proj");
   rope_backward(dkpe, N, S_, 1, dr, 0, 0, dr, cos_.data(), sin_.data());
   T* dcn = grow(tmp_a_, N * R);
   gemm(false, false, N, R, nH * (dn + dv), T(1), dkv, nH * (dn + dv), w.kv_b, R, T(0), dcn, R);
@@ -367,14 +439,18 @@ LossSum CpuModel<T>::run(const ModelView<T>& w, const int32_t* tokens, const int
   }
 
   xs_.resize((size_t)(L + 1));
+  PhaseSeq ps;
+  ps.next("f.embed");
   for (auto& x : xs_) x.resize((size_t)(N * H));
   embedding_forward(tokens, w.embed, xs_[0].data(), N, H);
+  ps.stop();
   for (int64_t l = 0; l < L; l++) {
     const bool keep = backward && !recompute_ && l >= first;
     layer_forward(l, w.layers[l], xs_[l].data(), xs_[l + 1].data(), keep ? acts_[l] : scratch_acts_);
   }
 
   T* hf = grow(hf_, N * H);
+  ps.next("head");
   rstd_f_.resize((size_t)N);
   rmsnorm_forward(xs_[L].data(), w.final_norm, hf, rstd_f_.data(), N, H, c_.rms_norm_eps);
 
@@ -395,8 +471,10 @@ LossSum CpuModel<T>::run(const ModelView<T>& w, const int32_t* tokens, const int
     dhf = grow(dhf_, N * H);
     std::fill(dhf, dhf + N * H, T(0));
   }
-  // Row blocks of ≤ 4M logits (16 MiB in fp32) bound the head's memory for any vocabulary.
-  const int64_t chunk = std::max<int64_t>(16, std::min<int64_t>(1024, (int64_t(1) << 22) / std::max<int64_t>(V, 1)));
+  // Row blocks of ≤ 64M logits (256 MiB in fp32) bound the head's memory for any vocabulary while
+  // keeping enough rows per block that packing lm_head (once per block) stays small next to the
+  // GEMM: ~650 rows for DeepSeek-V2's 102400-token vocabulary.
+  const int64_t chunk = std::max<int64_t>(16, std::min<int64_t>(2048, (int64_t(1) << 26) / std::max<int64_t>(V, 1)));
   for (int64_t c0 = 0; c0 < out.count; c0 += chunk) {
     const int64_t m = std::min(chunk, out.count - c0);
     T* rh = grow(rows_h_, m * H);
@@ -415,16 +493,23 @@ LossSum CpuModel<T>::run(const ModelView<T>& w, const int32_t* tokens, const int
     }
   }
   // A non-finite loss leaves the gradient accumulators untouched (the reference skips backward).
-  if (!backward || out.count == 0 || !std::isfinite(out.sum)) return out;
+  if (!backward || out.count == 0 || !std::isfinite(out.sum)) {
+    ps.stop();
+    profile().report();
+    return out;
+  }
 
   T* dx = grow(dx2_, N * H);
+  ps.next("b.final_norm");
   rmsnorm_backward(dhf, xs_[L].data(), w.final_norm, rstd_f_.data(), dx, N, H, false);
+  ps.stop();
   for (int64_t l = L - 1; l >= first; l--) {
     LayerActs<T>& a = recompute_ ? scratch_acts_ : acts_[l];
     // Recomputing may overwrite xs_[l+1]: layer l+1's backward, its only reader, is done.
     if (recompute_) layer_forward(l, w.layers[l], xs_[l].data(), xs_[l + 1].data(), a);
     layer_backward(l, w.layers[l], xs_[l].data(), a, dx, l > first);
   }
+  profile().report();
   return out;
 }
 

@@ -22,7 +22,8 @@ struct GradCheckResult {
   double max_abs_err = 0, max_rel_err = 0, max_abs_grad = 0;
 };
 
-// Kernel checks: "embedding", "rmsnorm", "rope", "attention", "swiglu", "router", "cross_entropy".
+// Kernel checks: "embedding", "rmsnorm", "rope", "attention", "swiglu", "router", "cross_entropy";
+// "gemm" compares the float GEMM with a double reference (not a gradient check).
 std::vector<GradCheckResult> gradcheck_op(const std::string& op, uint64_t seed);
 
 // Whole-model check: random weights (normal(0, initializer_range), norm weights around 1), random

@@ -88,7 +88,7 @@ class CpuModel {
   LayerActs<T> scratch_acts_;            // recompute / no-save forward
   // Temporaries reused across layers.
   std::vector<T> hn_, tmp_a_, tmp_b_, tmp_c_, dx2_, dhn_, dgu_, logits_, rows_h_, drows_h_, xe_, ye_, dye_;
-  std::vector<T> hf_, rstd_f_, dhf_;
+  std::vector<T> hf_, rstd_f_, dhf_, dweight_;
 };
 
 }  // namespace connito

@@ -5,7 +5,8 @@
 //   - the API is re-created (new socket, new ApiPromise) when the socket closes, after
 //     `maxConsecutiveFailures` failed calls in a row, and when the head stalls;
 //   - a head subscription lives across re-creations; no new head for stallBlocks × blockTime → a
-//     `stalled` event (and a reconnect attempt), the next head → `resumed`;
+//     `stalled` event and a probe of the node's head (no answer, or a head the subscription never
+//     delivered → reconnect; the same head → the chain itself stalled); the next head → `resumed`;
 //   - writes are serialised per hotkey (one extrinsic in flight), take the nonce from
 //     system_accountNextIndex, wait for in-block and report the block, or fail with a ChainTxError reason.
 // Reads follow bittensor 10.1 (NOTES §2): commitments by paging CommitmentOf keys in storage-key order at
@@ -193,7 +194,8 @@ export class ChainClient {
   #lastHeadAt = Date.now();
   #everConnected = false;
   #stalled = false;
-  #lastStallReconnect = 0;
+  #lastStallProbe = 0;
+  #probing = false;
   readonly #stallTimer: NodeJS.Timeout;
   readonly #headListeners = new Set<(h: HeadInfo) => void>();
   readonly #stallListeners = new Set<(e: StallEvent) => void>();
@@ -348,6 +350,11 @@ export class ChainClient {
       await api.disconnect().catch(() => undefined);
       throw e instanceof TimeoutError ? new Error(`no ready API within ${this.#o.connectTimeoutMs} ms`) : e;
     }
+    if (this.#closed) {
+      // close() ran while this connection was being set up: do not leave a socket behind.
+      await api.disconnect().catch(() => undefined);
+      throw new ChainError('CNM_ERR_CHAIN_CLOSED', 'the chain client is closed');
+    }
     provider.on('disconnected', () => this.#onDisconnected(api));
     this.#api = api;
     // Stall detection starts with the first connection (a slow first connect is not a stalled chain).
@@ -416,10 +423,34 @@ export class ChainClient {
       this.#metrics.headStall?.(silentMs / 1000);
       this.#emitStall({ type: 'stalled', lastHead: this.#lastHead, silentMs });
     }
-    // A silent socket looks like a stalled chain: rebuild the connection, at most once per stall period.
-    if (this.#api !== null && Date.now() - this.#lastStallReconnect > stallMs) {
-      this.#lastStallReconnect = Date.now();
-      this.#recreate('head stalled');
+    // Tell a stalled chain from a dead connection or a dead subscription, at most once per stall period:
+    // ask the node for its head. No answer → rebuild the connection; a newer head than the subscription
+    // delivered → rebuild (the subscription is gone); the same head → the chain itself stalled, keep it.
+    const api = this.#api;
+    if (api !== null && !this.#probing && Date.now() - this.#lastStallProbe > stallMs) {
+      this.#lastStallProbe = Date.now();
+      this.#probing = true;
+      within(api.rpc.chain.getHeader(), Date.now() + Math.min(this.#o.callTimeoutMs, Math.max(1_000, stallMs)), 'stall probe')
+        .then(
+          (h) => {
+            // Judge at answer time: heads may have resumed while the probe was out.
+            const last = this.#lastHead?.number ?? -1;
+            if (this.#stalled && this.#api === api && h.number.toNumber() > last) {
+              this.#log?.warn({ node_head: h.number.toNumber(), last_seen: last }, 'the node advanced but no head arrived; re-subscribing');
+              this.#recreate('head subscription silent');
+            } else {
+              this.#log?.debug({ node_head: h.number.toNumber() }, 'connection alive: the chain itself is stalled');
+            }
+          },
+          (e: unknown) => {
+            if (this.#api !== api || !this.#stalled) return;
+            this.#log?.warn({ err: rpcErrorText(e) }, 'no answer from the node during a head stall; reconnecting');
+            this.#recreate('connection silent');
+          },
+        )
+        .finally(() => {
+          this.#probing = false;
+        });
     }
   }
 
@@ -606,8 +637,10 @@ export class ChainClient {
   uid(opts: { hotkey?: string; block?: number } = {}): Promise<number | null> {
     const hotkey = this.#hotkeyOr(opts.hotkey, 'uid');
     return this.#call('uid', async (api) => {
-      const { at } = await this.#at(api, opts.block);
-      const o = (await at.query.subtensorModule!.uids!(this.netuid, hotkey)) as Option<Codec & { toNumber(): number }>;
+      const { at, number } = await this.#at(api, opts.block);
+      const o = (await at.query.subtensorModule!.uids!(this.netuid, hotkey).catch((e: unknown) => {
+        throw this.#historical(e, number);
+      })) as Option<Codec & { toNumber(): number }>;
       return o.isSome ? o.unwrap().toNumber() : null;
     });
   }
@@ -620,8 +653,10 @@ export class ChainClient {
   axon(opts: { hotkey?: string; block?: number } = {}): Promise<AxonInfo | null> {
     const hotkey = this.#hotkeyOr(opts.hotkey, 'axon');
     return this.#call('axon', async (api) => {
-      const { at } = await this.#at(api, opts.block);
-      const o = (await at.query.subtensorModule!.axons!(this.netuid, hotkey)) as Option<Codec & AxonCodec>;
+      const { at, number } = await this.#at(api, opts.block);
+      const o = (await at.query.subtensorModule!.axons!(this.netuid, hotkey).catch((e: unknown) => {
+        throw this.#historical(e, number);
+      })) as Option<Codec & AxonCodec>;
       return o.isSome ? publicAxon(axonFrom(o.unwrap())) : null;
     });
   }

@@ -22,6 +22,7 @@ export const MANIFEST_FORMAT = 'connito-checkpoint/1';
 const TMP_PREFIX = '.tmp_';
 const DEL_PREFIX = '.del_';
 const OLD_PREFIX = '.old_';
+const NEW_PREFIX = '.new_';
 const PINS_DIR = '.pins';
 const WRITER_FILE = '.writer.json';
 
@@ -36,7 +37,7 @@ export interface CheckpointManifest {
   format: typeof MANIFEST_FORMAT;
   /** The directory name (a renamed directory is not the same checkpoint). */
   name: string;
-  kind: 'miner' | 'validator';
+  kind: CheckpointKind;
   global_ver: number;
   inner_opt: number;
   expert_group: number | null;
@@ -51,8 +52,14 @@ export interface CheckpointManifest {
   extra: Record<string, unknown>;
 }
 
+/**
+ * `miner`: own checkpoints `globalver_G_inneropt_K`; `validator`: downloaded baselines
+ * `uid_u_hotkey_hk_globalver_G`; `global`: a validator's own merged model `globalver_G` (devnet).
+ */
+export type CheckpointKind = 'miner' | 'validator' | 'global';
+
 export interface CheckpointName {
-  kind: 'miner' | 'validator';
+  kind: CheckpointKind;
   globalVer: number;
   innerOpt: number;
   uid?: number;
@@ -67,10 +74,11 @@ export interface CheckpointEntry extends CheckpointName {
 }
 
 const OWN_RE = /^globalver_(\d{1,15})_inneropt_(\d{1,15})$/;
+const GLOBAL_RE = /^globalver_(\d{1,15})$/;
 const VALIDATOR_RE = /^uid_(\d{1,9})_hotkey_([1-9A-HJ-NP-Za-km-z]{40,60})_globalver_(\d{1,15})$/;
 
 /**
- * Parses the two directory-name forms. Validator folders have no inner step: they order as K = 0
+ * Parses the directory-name forms. Validator folders have no inner step: they order as K = 0
  * (`int(meta.get("inneropt", 0))`), so an own checkpoint of the same G with K > 0 is newer.
  */
 export function parseCheckpointName(name: string): CheckpointName | null {
@@ -78,6 +86,8 @@ export function parseCheckpointName(name: string): CheckpointName | null {
   if (m) return { kind: 'miner', globalVer: Number(m[1]), innerOpt: Number(m[2]) };
   m = VALIDATOR_RE.exec(name);
   if (m) return { kind: 'validator', uid: Number(m[1]), hotkey: m[2]!, globalVer: Number(m[3]), innerOpt: 0 };
+  m = GLOBAL_RE.exec(name);
+  if (m) return { kind: 'global', globalVer: Number(m[1]), innerOpt: 0 };
   return null;
 }
 
@@ -87,6 +97,11 @@ export function ownCheckpointName(globalVer: number, innerOpt: number): string {
 
 export function validatorCheckpointName(uid: number, hotkey: string, globalVer: number): string {
   return `uid_${uid}_hotkey_${hotkey}_globalver_${globalVer}`;
+}
+
+/** `globalver_<G>`: how a validator names its own merged model (what it serves, §6.5). */
+export function globalCheckpointName(globalVer: number): string {
+  return `globalver_${globalVer}`;
 }
 
 export function expertFileName(group: number | 'shared'): string {
@@ -247,7 +262,6 @@ export class PendingCheckpoint {
       throw new CheckpointError('CNM_ERR_CKPT_ARG', `model_hash must be 48 lowercase hex characters, got ${JSON.stringify(manifest.model_hash)}`);
     }
     await writeFileSynced(join(this.path, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
-    await unlink(join(this.path, WRITER_FILE)).catch(() => undefined);
     await fsyncPath(this.path);
     const final = join(this.parent, this.name);
     let old: string | null = null;
@@ -262,6 +276,8 @@ export class PendingCheckpoint {
     await rename(this.path, final);
     await fsyncPath(this.parent);
     this.done = true;
+    // The owner file kept the temp directory safe from clean-up until the rename; readers ignore it.
+    await unlink(join(final, WRITER_FILE)).catch(() => undefined);
     if (old) await rm(old, { recursive: true, force: true });
     return { ...this.parsed, path: final, name: this.name, manifest };
   }
@@ -291,7 +307,7 @@ function checkFileName(file: string): void {
 export async function beginCheckpoint(parent: string, name: string): Promise<PendingCheckpoint> {
   const parsed = parseCheckpointName(name);
   if (!parsed) {
-    throw new CheckpointError('CNM_ERR_CKPT_ARG', `${JSON.stringify(name)} is not a checkpoint name (globalver_<G>_inneropt_<K> or uid_<u>_hotkey_<ss58>_globalver_<G>)`);
+    throw new CheckpointError('CNM_ERR_CKPT_ARG', `${JSON.stringify(name)} is not a checkpoint name (globalver_<G>_inneropt_<K>, uid_<u>_hotkey_<ss58>_globalver_<G> or globalver_<G>)`);
   }
   await mkdir(parent, { recursive: true });
   const tmp = join(parent, TMP_PREFIX + name);
@@ -300,8 +316,17 @@ export async function beginCheckpoint(parent: string, name: string): Promise<Pen
     throw new CheckpointError('CNM_ERR_CKPT_DIR', `checkpoint ${name} is being written by process ${owner.pid}`, tmp);
   }
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp);
-  await writeFileSynced(join(tmp, WRITER_FILE), JSON.stringify(await me()));
+  // The temp directory appears with its owner file already inside (staged under a pid-named name and
+  // renamed), so a concurrent clean-up never sees an ownerless `.tmp_` of a live writer.
+  const staging = join(parent, `${NEW_PREFIX}${name}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  await mkdir(staging);
+  await writeFileSynced(join(staging, WRITER_FILE), JSON.stringify(await me()));
+  try {
+    await rename(staging, tmp);
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true });
+    throw new CheckpointError('CNM_ERR_CKPT_DIR', `checkpoint ${name} is being written by another process`, tmp, { cause: e });
+  }
   return new PendingCheckpoint(parent, name, parsed, tmp);
 }
 
@@ -546,7 +571,7 @@ export async function cleanupCheckpointDir(dir: string): Promise<string[]> {
       if (owner && (await isOwnerAlive(owner))) continue;
       await rm(p, { recursive: true, force: true });
       removed.push(n);
-    } else if (n.startsWith(DEL_PREFIX) || n.startsWith(OLD_PREFIX)) {
+    } else if (n.startsWith(DEL_PREFIX) || n.startsWith(OLD_PREFIX) || n.startsWith(NEW_PREFIX)) {
       const pid = Number(/\.(\d+)\.[0-9a-f]+$/.exec(n)?.[1]);
       if (pid && (await isOwnerAlive({ pid, start: null }))) continue;
       await rm(p, { recursive: true, force: true });

@@ -20,6 +20,8 @@ export type CheckpointErrorCode =
   | 'CNM_ERR_NOT_STATE_DICT'
   /** A checkpoint directory or its manifest is missing, incomplete or inconsistent. */
   | 'CNM_ERR_CKPT_DIR'
+  /** The file could not be opened, read or written (missing, permissions, disk full). */
+  | 'CNM_ERR_CKPT_IO'
   /** Bad argument from our own code (unsupported dtype, duplicate key, ...). */
   | 'CNM_ERR_CKPT_ARG';
 
@@ -33,6 +35,16 @@ export class CheckpointError extends Error {
     this.name = 'CheckpointError';
     this.code = code;
     this.path = path;
+  }
+}
+
+/** Opens a file, turning an fs failure into CNM_ERR_CKPT_IO that names the path and the reason. */
+export async function openOrThrow<T>(path: string, what: string, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new CheckpointError('CNM_ERR_CKPT_IO', `cannot ${what} (${code}: ${(e as Error).message})`, path, { cause: e });
   }
 }
 

@@ -16,13 +16,15 @@
 //   readPt(path, limits?) → Map (+ layout) — whole file in memory, bounded by maxTotalBytes
 //   The reader is an allow-list unpickler (pickle.ts): forbidden opcodes/globals, bounds and limits
 //   raise CheckpointError (CNM_ERR_PICKLE_FORBIDDEN, CNM_ERR_PT_FORMAT, CNM_ERR_PT_BOUNDS,
-//   CNM_ERR_LIMIT, CNM_ERR_PT_CRC, CNM_ERR_NOT_STATE_DICT); nothing in a file is ever executed.
+//   CNM_ERR_LIMIT, CNM_ERR_PT_CRC, CNM_ERR_NOT_STATE_DICT; CNM_ERR_CKPT_IO for fs failures); nothing
+//   in a file is ever executed.
 //
 // .safetensors (safetensors.ts)
 //   SafetensorsFile.open(path) → TensorStore (+ metadata, close()); readSafetensors; writeSafetensors
 //
 // Checkpoint directories (dir.ts)
 //   names: ownCheckpointName(G, K) = globalver_G_inneropt_K, validatorCheckpointName(uid, hk, G),
+//          globalCheckpointName(G) = globalver_G (a validator's own merged model),
 //          parseCheckpointName, expertFileName(g) = model_expgroup_g.pt, compareCheckpoints
 //   write: beginCheckpoint(parent, name) → PendingCheckpoint { path, writePt(file, sd), filePath(file)
 //          + addFile(file), commit({expert_group, model_hash, run_id, base_version, extra}), abort() }
@@ -37,6 +39,17 @@
 //          cleanupCheckpointDir(parent) removes dead writers' temp dirs and dead pins at start-up.
 //   openExpertFile(dir, g) → lazy store of model_expgroup_g.pt (empty store if missing) to feed
 //          protocol's modelHash(); close() it after use.
+//
+// Typical flows
+//   trainer:  writeCheckpoint(ownDir, ownCheckpointName(G, K), [{ file: expertFileName(g), stateDict }],
+//             { expert_group: g, run_id, base_version }); then pruneCheckpoints(ownDir, topk).
+//   download: p = await beginCheckpoint(validatorDir, validatorCheckpointName(uid, hk, G)); stream the
+//             body to p.filePath(expertFileName(g)); await p.addFile(...); verify it (PtFile.open +
+//             protocol modelHash / checkExpertGroup / verifyModelHash); then p.commit(...) or p.abort()
+//             — an unverified download never becomes visible (unlike the reference, §13.2 #5).
+//   commit/submit: pin = await pinBestCheckpoint(ownDir); hash openExpertFile(pin.checkpoint.path, g);
+//             keep the pin until the Submission upload ends (§13.2 #6), then pin.release().
+//   start-up: cleanupCheckpointDir(dir) for each checkpoint parent.
 
 export * from './tensor.js';
 export * from './errors.js';

@@ -8,7 +8,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, openOrThrow } from './errors.js';
 import { DEFAULT_PICKLE_LIMITS, PDict, PStorage, PTensor, type PickleLimits, type PValue, unpickle } from './pickle.js';
 import { type DType, type Tensor, type TensorInfo, type TensorSource, type TensorStore, byteLength, isDType, itemsize, numel, storeOf } from './tensor.js';
 import { centralDirectory, crc32, dataDescriptor, DEFAULT_ZIP_LIMITS, localHeader, readZipDirectory, type WrittenEntry, type ZipEntry, type ZipLimits } from './zip.js';
@@ -56,7 +56,7 @@ export class PtFile implements TensorStore {
   ) {}
 
   static async open(path: string, opts: PtReadOptions = {}): Promise<PtFile> {
-    const fh = await open(path, 'r');
+    const fh = await openOrThrow(path, 'open the .pt file for reading', () => open(path, 'r'));
     try {
       const { size } = await fh.stat();
       const entries = await readZipDirectory(fh, size, path, { ...DEFAULT_ZIP_LIMITS, ...opts.zip });
@@ -440,6 +440,8 @@ export function contiguousStrides(shape: readonly number[]): number[] {
   return s;
 }
 
+const SYNC_EVERY = 64 << 20;
+
 export interface PtWriteOptions {
   /** Wrap as `{"model_state_dict": sd}` like the reference (default true); false writes a bare dict. */
   wrap?: boolean;
@@ -482,10 +484,23 @@ export async function writePt(path: string, src: TensorSource, opts: PtWriteOpti
   const z64 = opts.forceZip64 ?? false;
   const hash: Hash | null = opts.sha256 ? createHash('sha256') : null;
 
-  const fh = await open(path, 'w');
+  const fh = await openOrThrow(path, 'create the .pt file', () => open(path, 'w'));
   let cursor = 0;
   const written: WrittenEntry[] = [];
   let pendingTail: Buffer | null = null; // previous descriptor, sent with the next header
+  // Flush to disk while writing: a background fdatasync every SYNC_EVERY bytes lets the disk work
+  // while this thread computes CRCs, instead of one long flush at the end (and bounds dirty pages).
+  const fsync = opts.fsync ?? true;
+  let syncing: Promise<void> | null = null;
+  let unsynced = 0;
+  const maybeSync = (n: number): void => {
+    unsynced += n;
+    if (!fsync || syncing || unsynced < SYNC_EVERY) return;
+    unsynced = 0;
+    syncing = fh.datasync().finally(() => {
+      syncing = null;
+    });
+  };
   // The write runs on a libuv thread while this thread hashes the same bytes (CRC, SHA-256).
   const writeBufs = async (bufs: Uint8Array[], alongside?: () => void): Promise<void> => {
     let total = 0;
@@ -525,6 +540,7 @@ export async function writePt(path: string, src: TensorSource, opts: PtWriteOpti
     });
     written.push({ name: full, headerOffset, size: data.byteLength, crc32: crc });
     pendingTail = data.byteLength > 0 ? dataDescriptor(crc, data.byteLength, z64) : null;
+    maybeSync(data.byteLength);
   };
   try {
     await record('data.pkl', pickle);
@@ -546,8 +562,10 @@ export async function writePt(path: string, src: TensorSource, opts: PtWriteOpti
     const cdOffset = cursor + (pendingTail ? (pendingTail as Buffer).length : 0);
     const tail = centralDirectory(written, cdOffset, z64);
     await writeBufs(pendingTail ? [pendingTail, tail] : [tail]);
-    if (opts.fsync ?? true) await fh.sync();
+    if (syncing) await syncing;
+    if (fsync) await fh.sync();
   } finally {
+    await (syncing as Promise<void> | null)?.catch(() => undefined);
     await fh.close();
   }
   return { bytes: cursor, sha256: hash ? hash.digest('hex') : null };

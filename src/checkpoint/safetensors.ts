@@ -4,7 +4,7 @@
 // slack at the end), and each tensor's byte length is numel × itemsize. Reading is lazy per tensor,
 // so a 30 GiB base model can be loaded one tensor at a time.
 import { open, type FileHandle } from 'node:fs/promises';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, openOrThrow } from './errors.js';
 import { type DType, type Tensor, type TensorInfo, type TensorSource, type TensorStore, byteLength, numel, storeOf } from './tensor.js';
 
 export const SAFETENSORS_MAX_HEADER = 100_000_000;
@@ -33,7 +33,7 @@ export class SafetensorsFile implements TensorStore {
   ) {}
 
   static async open(path: string): Promise<SafetensorsFile> {
-    const fh = await open(path, 'r');
+    const fh = await openOrThrow(path, 'open the .safetensors file for reading', () => open(path, 'r'));
     const bad = (why: string): never => {
       throw new CheckpointError('CNM_ERR_SAFETENSORS', `invalid safetensors file: ${why}`, path);
     };
@@ -166,7 +166,7 @@ export async function writeSafetensors(path: string, src: TensorSource, opts: { 
   const hb = Buffer.from(json, 'utf8');
   const lenBuf = Buffer.alloc(8);
   lenBuf.writeBigUInt64LE(BigInt(hb.length));
-  const fh = await open(path, 'w');
+  const fh = await openOrThrow(path, 'create the .safetensors file', () => open(path, 'w'));
   try {
     let pos = 0;
     const write = async (b: Uint8Array): Promise<void> => {

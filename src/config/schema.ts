@@ -215,6 +215,7 @@ const trainer = z
     backend: z.enum(['auto', 'cpu', 'cuda']).default('auto').describe('Training backend: auto = CUDA when available, else CPU.'),
     precision: z.enum(['fp16-mixed', 'bf16-mixed', 'fp32']).default('fp16-mixed').describe('Compute precision.'),
     threads: nonNegInt().default(0).describe('CPU threads of the engine; 0 = all cores.'),
+    recompute: z.boolean().default(false).describe('Recompute each layer\'s activations in backward (gradient checkpointing): less memory, about a third more time.'),
     heartbeat_interval_sec: z.number().positive().default(5).describe('Trainer heartbeat period.'),
     heartbeat_timeout_sec: z.number().positive().default(60).describe('No heartbeat for this long = trainer unhealthy (no systemd watchdog ping).'),
     stop_timeout_sec: z.number().positive().default(240).describe('Budget of the final save on shutdown before SIGKILL.'),

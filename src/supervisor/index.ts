@@ -16,3 +16,6 @@ export {
 export { TaskPool, type DispatchOptions, type RunningTask, type TaskMap, type TaskOutcome } from './task-pool.js';
 export { TrainerProcess, type ExitReason, type TrainerExit, type TrainerState } from './trainer-process.js';
 export { renderSystemdUnit, type SystemdUnitOptions } from './systemd-unit.js';
+export { PhaseClock, configSchedule, type PhaseClockOptions, type ScheduleSource } from './phase-clock.js';
+export { OwnerApi, type OwnerApiOptions } from './owner-api.js';
+export { DUTY_SPECS, PhasePlanner, dutyWindow, type DutySpec, type PlanAction } from './phase-plan.js';

@@ -18,7 +18,7 @@ export interface LoggerConfig {
 }
 
 // Never let a secret reach a log line, whatever a caller passes in.
-const REDACT = ['seed', 'secretPhrase', 'secretSeed', 'privateKey', 'mnemonic', '*.seed', '*.secretPhrase', '*.secretSeed', '*.privateKey', '*.mnemonic'];
+const REDACT = ['seed', 'secretPhrase', 'secretSeed', 'secretKey', 'privateKey', 'mnemonic', '*.seed', '*.secretPhrase', '*.secretSeed', '*.secretKey', '*.privateKey', '*.mnemonic'];
 
 export function createLogger(cfg: LoggerConfig): Logger {
   const level = cfg.level ?? process.env.CONNITO_LOG_LEVEL ?? 'info';

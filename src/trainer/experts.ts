@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { getLayerExpertId, localExpertIds, parseExpertAssignment, type ExpertAssignment } from '../protocol/index.js';
+import { getLayerExpertId, localExpertIds, parseExpertAssignment, type ExpertAssignment } from '../protocol/experts.js';
 import { TrainerError } from './errors.js';
 import { isMoeLayer, type DeepseekV2Arch } from './model-config.js';
 

@@ -2,7 +2,8 @@
 //   * gradient accumulation: an optimizer step after exactly GA micro-batches (a clean cadence, no
 //     off-by-one and no wasted "start step" after a (re)load);
 //   * a batch with no prediction target is skipped; a non-finite loss is logged and counted (the
-//     engine drops the non-finite gradients of that update, GradScaler-style, and reports them);
+//     engine adds no gradient for it; an update with non-finite gradients is skipped and reported,
+//     GradScaler-style); three updates in a row without a finite loss trigger a weight check;
 //   * a checkpoint every `checkpoint_interval` optimizer steps, atomically, then retention;
 //   * after every optimizer step, a complete validator baseline newer than the one in training is
 //     loaded in place (what is due is saved first; the engine is disposed and rebuilt; the data
@@ -28,8 +29,8 @@ export interface LoopPorts {
   setActivity(state: string): void;
   /** Saves a checkpoint ('checkpoint') or the final save ('final'); returns the directory. */
   save(kind: 'checkpoint' | 'final', content: SaveContent): Promise<string>;
-  /** A complete baseline newer than `globalVer`, or null. */
-  newerBaseline(globalVer: number): Promise<CheckpointRef | null>;
+  /** A complete baseline newer than `globalVer` and not in `exclude`, or null. */
+  newerBaseline(globalVer: number, exclude: ReadonlySet<string>): Promise<CheckpointRef | null>;
   /** Builds a fresh engine holding `ref`'s weights (the old one is already disposed). */
   rebuild(ref: CheckpointRef): Promise<TrainingEngine>;
   /** Checks weights read from `ref` before the running engine is given up. Throws when unusable. */
@@ -194,23 +195,27 @@ export class TrainingLoop {
       this.optimizerSteps++;
       log.info({ grad_norm: o.gradNorm, grad_sum: o.gradSum, scale_before: o.scaleBefore, scale_after: o.scaleAfter, skipped: o.skipped, lr: o.lr }, 'GradScaler for optimizer step');
       if (o.nonFinite.length > 0) {
-        log.warn({ tensors: o.nonFinite.slice(0, 8), count: o.nonFinite.length, inner_opt_step: this.innerOpt }, 'Non-finite gradients detected; dropping affected gradients');
+        log.warn({ tensors: o.nonFinite.slice(0, 8), count: o.nonFinite.length, inner_opt_step: this.innerOpt }, 'Non-finite gradients detected; optimizer step skipped');
       }
       this.boundaryState = this.lastConsumedState;
       const elapsed = (performance.now() - stepStarted) / 1000;
       const tokensPerSec = elapsed > 0 ? stepTokens / elapsed : 0;
       this.lastLoss = Number.isFinite(loss) ? loss : this.lastLoss;
-      this.p.send({
-        type: 'progress',
-        step: this.microSteps,
-        innerOptStep: this.innerOpt,
-        loss,
-        lr: Number.isFinite(o.lr) ? o.lr : 0,
-        tokensPerSec,
-        totalTokens: this.totalTokens,
-        globalVer: this.globalVer,
-        expertGroup: this.s.expertGroup,
-      });
+      // The IPC channel is JSON: a NaN loss would arrive as null and be rejected, so an update
+      // without a finite loss reports no progress (the warnings above say why).
+      if (Number.isFinite(loss)) {
+        this.p.send({
+          type: 'progress',
+          step: this.microSteps,
+          innerOptStep: this.innerOpt,
+          loss,
+          lr: Number.isFinite(o.lr) ? o.lr : 0,
+          tokensPerSec,
+          totalTokens: this.totalTokens,
+          globalVer: this.globalVer,
+          expertGroup: this.s.expertGroup,
+        });
+      }
       if (lossCount === 0 && nonFiniteLosses > 0) this.nonFiniteUpdates++;
       else this.nonFiniteUpdates = 0;
       micro = 0;
@@ -224,7 +229,8 @@ export class TrainingLoop {
         log.info({ inner_opt_step: this.innerOpt }, '(4) Saving checkpoint');
         await this.save('checkpoint');
       }
-      await this.maybeReload();
+      // A reload during shutdown would only delay the final save.
+      if (!stop.requested) await this.maybeReload();
       stepStarted = performance.now();
     }
 
@@ -263,8 +269,8 @@ export class TrainingLoop {
   /** After an optimizer step: pick up a newer complete baseline, if there is one. */
   private async maybeReload(): Promise<void> {
     const { log } = this.p;
-    const ref = await this.p.newerBaseline(this.globalVer);
-    if (ref === null || this.badBaselines.has(ref.path)) return;
+    const ref = await this.p.newerBaseline(this.globalVer, this.badBaselines);
+    if (ref === null) return;
     log.info({ current_model_meta: this.meta(), baseline: { global_ver: ref.globalVer, path: ref.path } }, 'Should reload model');
     this.p.setActivity('reloading');
     try {

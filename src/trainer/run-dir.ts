@@ -17,7 +17,7 @@ import {
 } from '../checkpoint/dir.js';
 import { readPt } from '../checkpoint/pt.js';
 import { SafetensorsFile } from '../checkpoint/safetensors.js';
-import { castTensor, isAllFinite, type StateDict, type Tensor } from '../checkpoint/tensor.js';
+import { isAllFinite, type StateDict, type Tensor, type TensorStore } from '../checkpoint/tensor.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EngineOptimizerState, TrainingEngine, WeightDType } from './engine-port.js';
 import { TrainerError } from './errors.js';
@@ -37,9 +37,17 @@ export class RunDirectory {
     private readonly s: Pick<TrainerSettings, 'ownDir' | 'validatorDir' | 'finalDir' | 'checkpointTopk'>,
     readonly groupId: number,
     private readonly allowed: AllowedExperts,
+    /** hidden_size and moe_intermediate_size: the expert tensors' shapes (§9.4). */
+    private readonly dims: { hidden: number; expertWidth: number },
     private readonly log: Logger,
   ) {
     this.expertKeys = groupExpertKeys(allowed);
+  }
+
+  /** gate_up_proj [2I, H], down_proj [H, I]. */
+  expertShape(key: string): number[] {
+    const { hidden: H, expertWidth: I } = this.dims;
+    return key.endsWith('.gate_up_proj') ? [2 * I, H] : [H, I];
   }
 
   /** Start-up: temp leftovers of dead writers in the directories the trainer writes. */
@@ -50,10 +58,10 @@ export class RunDirectory {
     }
   }
 
-  /** The newest complete validator baseline (not in `exclude`). */
+  /** The newest complete checkpoint of the validator directory (not in `exclude`): a baseline. */
   async newestBaseline(exclude?: ReadonlySet<string>): Promise<CheckpointRef | null> {
     for (const e of await listCheckpoints(this.s.validatorDir)) {
-      if (e.kind !== 'validator' || exclude?.has(e.path)) continue;
+      if (exclude?.has(e.path)) continue;
       return refOf(e, 'baseline');
     }
     return null;
@@ -147,29 +155,31 @@ export class RunDirectory {
    */
   async save(kind: 'checkpoint' | 'final', engine: TrainingEngine, state: SavedTrainerState): Promise<string> {
     const parent = kind === 'final' ? this.s.finalDir : this.s.ownDir;
-    const weights = await engine.exportWeights({ names: this.expertKeys, dtype: 'float32' });
-    const sd: StateDict = new Map();
-    const masters: StateDict = new Map();
-    for (const key of this.expertKeys) {
-      const w = weights.find((x) => x.name === key);
-      if (!w) throw new TrainerError('CNM_ERR_WEIGHTS', `the engine did not export ${key}`);
-      const master: Tensor = { dtype: w.dtype, shape: w.shape, data: w.data };
-      const t = castTensor(master, 'float16');
-      if (!isAllFinite(master) || !isAllFinite(t)) {
-        throw new TrainerError('CNM_ERR_NON_FINITE', `expert weight ${key} is non-finite at inner step ${state.innerOpt}; not saving it (restarting from the last good checkpoint)`);
-      }
-      sd.set(key, t);
-      masters.set(key, master);
-    }
+    // The weight files are streamed one tensor at a time from the engine (the exp_math group is
+    // 3.4 GB in fp16): each tensor is exported, checked finite and written before the next one.
+    const fromEngine = (dtype: 'float16' | 'float32'): TensorStore => ({
+      keys: () => this.expertKeys,
+      info: (key) => ({ dtype, shape: this.expertShape(key) }),
+      load: async (key) => {
+        const [w] = await engine.exportWeights({ names: [key], dtype });
+        if (!w || w.name !== key) throw new TrainerError('CNM_ERR_WEIGHTS', `the engine did not export ${key}`);
+        if (w.shape.join() !== this.expertShape(key).join()) throw new TrainerError('CNM_ERR_WEIGHTS', `the engine exported ${key} as [${w.shape}], expected [${this.expertShape(key)}]`);
+        const t: Tensor = { dtype: w.dtype, shape: w.shape, data: w.data };
+        if (!isAllFinite(t)) {
+          throw new TrainerError('CNM_ERR_NON_FINITE', `expert weight ${key} is non-finite (${dtype}) at inner step ${state.innerOpt}; not saving it (restarting from the last good checkpoint)`);
+        }
+        return t;
+      },
+    });
     const opt = await engine.exportOptimizerState();
     const optSd: StateDict = new Map(opt.tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape, data: t.data }]));
     const full: SavedTrainerState = { ...state, optimizer: { step: opt.step, scale: opt.scale, goodSteps: opt.goodSteps } };
 
     const pending = await beginCheckpoint(parent, ownCheckpointName(state.globalVer, state.innerOpt));
     try {
-      await pending.writePt(expertFileName(this.groupId), sd);
+      await pending.writePt(expertFileName(this.groupId), fromEngine('float16'));
+      await pending.writePt(MASTER_FILE, fromEngine('float32'));
       await pending.writePt(OPTIMIZER_FILE, optSd);
-      await pending.writePt(MASTER_FILE, masters);
       await writeFile(pending.filePath(TRAINER_STATE_FILE), JSON.stringify(full, null, 1) + '\n');
       await pending.addFile(TRAINER_STATE_FILE);
       const entry = await pending.commit({

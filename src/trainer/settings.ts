@@ -22,6 +22,8 @@ export interface TrainerSettings {
   checkpointInterval: number;
   checkpointTopk: number;
   gradientAccumulation: number;
+  /** local_par.world_size: one engine per process is all we run (more is reported, not used). */
+  localWorldSize: number;
   partialTopk: number;
   numWorkerGroups: number;
   engine: Omit<EngineCreateOptions, 'config' | 'allowedExperts'>;
@@ -54,9 +56,8 @@ export function sourceSpecs(cfg: MinerConfig): SourceSpec[] {
 export function tokenizerSpec(cfg: MinerConfig): TokenizerSpec {
   const tp = cfg.data.tokenizer_path;
   if (tp !== null) {
-    // tokenizer_path names the tokenizer.json file; its tokenizer_config.json sits beside it.
-    const dir = tp.endsWith('.json') ? tp.slice(0, tp.length - basename(tp).length) : tp;
-    return { kind: 'hf', dir: dir.replace(/\/$/, '') || '.' };
+    // tokenizer_path names the tokenizer.json file (or its directory).
+    return tp.endsWith('.json') ? { kind: 'hf', file: tp } : { kind: 'hf', dir: tp };
   }
   return { kind: 'auto', dir: cfg.model.base_path ?? undefined };
 }
@@ -81,12 +82,14 @@ export function trainerSettings(cfg: MinerConfig, runDir: string, env: NodeJS.Pr
     checkpointInterval: cfg.ckpt.checkpoint_interval,
     checkpointTopk: cfg.ckpt.checkpoint_topk,
     gradientAccumulation: cfg.local_par.gradient_accumulation_steps,
+    localWorldSize: cfg.local_par.world_size,
     partialTopk: cfg.moe.partial_topk,
     numWorkerGroups: cfg.moe.num_worker_groups,
     engine: {
       backend: cfg.trainer.backend,
       precision: cfg.trainer.precision,
       ...(cfg.trainer.threads > 0 ? { threads: cfg.trainer.threads } : {}),
+      recompute: cfg.trainer.recompute,
       optimizer: {
         lr: cfg.opt.lr,
         betas: [cfg.opt.beta1, cfg.opt.beta2],

@@ -66,27 +66,36 @@ export async function runTrainer(cfg: MinerConfig, runDirPath: string, hooks: Tr
   const factory = deps.createEngine ?? (await defaultEngineFactory());
 
   const start = await chooseStart(p, log);
-  const own = p.settings.resume ? await p.runDir.newestOwn() : null;
-  let engine = await buildEngine(p, factory, start.weights, log);
-  let data: DataLoader | null = null;
+  const resuming = start.ref !== null && start.ref.kind !== 'baseline' && start.state !== null;
+  let dataState: DataState | null = null;
+  if (resuming) {
+    dataState = start.state!.data;
+  } else {
+    // New weights (a baseline or the base model), but the data stream continues where we were.
+    const own = p.settings.resume ? await p.runDir.newestOwn() : null;
+    if (own) dataState = (await p.runDir.readState(own))?.data ?? null;
+  }
+  // The data pipeline starts first: bad data fails before the engine is built, and the worker
+  // tokenises ahead while the weights load.
+  const data: DataLoader = await startDataLoader({ ...p.settings.data, vocabSize: p.arch.vocab_size }, dataState, deps.loader);
+  for (const ev of data.drainEvents()) if (ev.type === 'restore') log.warn({}, ev.message);
+  let engine: TrainingEngine;
   try {
-    let dataState: DataState | null = null;
+    engine = await buildEngine(p, factory, start.weights, log);
+  } catch (e) {
+    await data.close();
+    throw e;
+  }
+  try {
     let innerOpt = 0;
     let globalVer = start.ref?.globalVer ?? 0;
-    if (start.ref && start.ref.kind !== 'baseline' && start.state) {
-      // Resuming our own checkpoint: optimizer moments, scheduler step, loss scale and data position.
-      const opt = await p.runDir.readOptimizer(start.ref, start.state);
+    if (resuming) {
+      // Resuming our own checkpoint: optimizer moments, scheduler step and loss scale too.
+      const opt = await p.runDir.readOptimizer(start.ref!, start.state!);
       if (opt) await engine.importOptimizerState(opt);
-      innerOpt = start.state.innerOpt;
-      globalVer = start.state.globalVer;
-      dataState = start.state.data;
-    } else if (own) {
-      // New weights (a baseline or the base model), but the data stream continues where we were.
-      const st = await p.runDir.readState(own);
-      dataState = st?.data ?? null;
+      innerOpt = start.state!.innerOpt;
+      globalVer = start.state!.globalVer;
     }
-    data = await startDataLoader({ ...p.settings.data, vocabSize: p.arch.vocab_size }, dataState, deps.loader);
-    for (const ev of data.drainEvents()) if (ev.type === 'restore') log.warn({}, ev.message);
 
     const info = engine.info();
     const s = p.settings;
@@ -99,7 +108,7 @@ export async function runTrainer(cfg: MinerConfig, runDirPath: string, hooks: Tr
         threads: info.threads,
         trainable_params: info.trainableParams,
         total_params: info.totalParams,
-        memory_mb: Math.round(info.memoryBytes / 2 ** 20),
+        memory_mb: Number((info.memoryBytes / 2 ** 20).toFixed(1)),
         tokens_per_step: tokensPerStep,
         gradient_accumulation_steps: s.gradientAccumulation,
         expert_group: s.expertGroupName,
@@ -125,8 +134,8 @@ export async function runTrainer(cfg: MinerConfig, runDirPath: string, hooks: Tr
           if (kind === 'checkpoint') await p.runDir.retain();
           return path;
         },
-        newerBaseline: async (g) => {
-          const b = await p.runDir.newestBaseline();
+        newerBaseline: async (g, exclude) => {
+          const b = await p.runDir.newestBaseline(exclude);
           return b !== null && b.globalVer > g ? b : null;
         },
         prepareBaseline: async (ref) => {
@@ -139,7 +148,15 @@ export async function runTrainer(cfg: MinerConfig, runDirPath: string, hooks: Tr
           return engine;
         },
       },
-      { engine, data, globalVer, innerOpt, dataState, source: start.ref?.kind ?? 'base', baselinePath: start.ref?.kind === 'baseline' ? start.ref.path : null },
+      {
+        engine,
+        data,
+        globalVer,
+        innerOpt,
+        dataState,
+        source: start.ref?.kind ?? 'base',
+        baselinePath: start.ref?.kind === 'baseline' ? start.ref.path : (start.state?.baseline ?? null),
+      },
     );
     try {
       return await loop.run();
@@ -147,7 +164,7 @@ export async function runTrainer(cfg: MinerConfig, runDirPath: string, hooks: Tr
       engine = loop.currentEngine();
     }
   } finally {
-    await data?.close();
+    await data.close();
     safeDispose(engine);
   }
 }
@@ -168,11 +185,14 @@ async function prepare(cfg: MinerConfig, runDirPath: string, log: Logger): Promi
       `${join(runDirPath, 'config.yaml')}: model.base_path is not set; the trainer needs the base model directory (its config.json gives the architecture)`,
     );
   }
+  if (settings.localWorldSize > 1) {
+    log.warn({ world_size: settings.localWorldSize }, 'local_par.world_size > 1 is not supported: one engine trains in this process (its backend uses every core or the GPU)');
+  }
   const arch = readArch(join(settings.basePath, 'config.json'));
   const engineArch = applyConnitoOverrides(arch, { partialTopk: settings.partialTopk, sequenceLength: settings.data.sequenceLength, numWorkerGroups: settings.numWorkerGroups });
   const group = loadExpertGroup(settings.taskPath);
   const allowed = allowedExperts(group.assignment, arch, join(settings.taskPath, 'expert_assignment.json'));
-  const runDir = new RunDirectory(settings, group.groupId, allowed, log);
+  const runDir = new RunDirectory(settings, group.groupId, allowed, { hidden: arch.hidden_size, expertWidth: arch.moe_intermediate_size }, log);
   await runDir.cleanup();
   const base = await readBaseModel(settings.basePath, allowed, log);
   if (base === null) {

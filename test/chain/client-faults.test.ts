@@ -50,7 +50,7 @@ describe('connection faults', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(node.faults.dropConnections()).toBe(1);
     const e = await pending;
-    expect(Date.now() - t0).toBeLessThan(1_500 + 300);
+    expect(Date.now() - t0).toBeLessThan(1_500 + 700);
     expect(e.code).toMatch(/CNM_ERR_CHAIN_(RPC|TIMEOUT)/);
     node.faults.delayResponses(0);
     const lastBefore = maxHead(heads);
@@ -71,7 +71,7 @@ describe('connection faults', () => {
       const t0 = Date.now();
       const e = await rejection(client.currentBlock());
       expect(e.code).toBe('CNM_ERR_CHAIN_TIMEOUT');
-      expect(Date.now() - t0).toBeLessThan(600 + 300);
+      expect(Date.now() - t0).toBeLessThan(600 + 700); // the timeout plus timer slack
     }
     expect(events.reconnects).toContain('repeated failures');
     node.faults.delayResponses(0);
@@ -89,17 +89,42 @@ describe('connection faults', () => {
     node.faults.stallBlocks();
     const stalledAt = Date.now();
     const stalled = await waitFor('stall event', () => stallEvents.find((e) => e.type === 'stalled'), 5_000);
-    // Not before 5 blocks of silence (some of which had passed since the last head), and not much later.
-    expect(stalled.at - stalledAt).toBeGreaterThanOrEqual(300);
-    expect(stalled.at - stalledAt).toBeLessThan(2_000);
+    // Not before 5 block times of silence, and not much later (timer slack on a loaded machine).
     expect(stalled.type === 'stalled' && stalled.silentMs).toBeGreaterThan(500);
+    expect(stalled.at - stalledAt).toBeLessThan(2_000);
     expect(client.health().stalled).toBe(true);
     expect(events.stalls).toHaveLength(1);
+    // The probe found the node alive at the same head: the chain stalled, the connection is kept.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(events.reconnects).toEqual([]);
     const last = maxHead(heads);
     node.faults.resumeBlocks();
     const resumed = await waitFor('resume event', () => stallEvents.find((e) => e.type === 'resumed'), 10_000);
     expect(resumed.type === 'resumed' && resumed.head.number).toBeGreaterThan(last);
     expect(client.health().stalled).toBe(false);
+  });
+
+  it('a head subscription that goes silent while the node advances is re-established', async () => {
+    const { node, client, events, heads } = await setup();
+    await waitFor('heads', () => heads.length >= 2);
+    node.faults.muteSubscriptions(true);
+    await waitFor('re-subscription', () => events.reconnects.includes('head subscription silent'), 10_000);
+    const last = maxHead(heads);
+    node.faults.muteSubscriptions(false);
+    await waitFor('heads again', () => maxHead(heads) > last + 2, 10_000);
+    expect(client.health().connected).toBe(true);
+  });
+
+  it('a connection that answers nothing during a head stall is rebuilt', async () => {
+    const { node, events, heads } = await setup({}, { callTimeoutMs: 800 });
+    await waitFor('heads', () => heads.length >= 2);
+    node.faults.muteSubscriptions(true);
+    node.faults.delayResponses(Number.POSITIVE_INFINITY);
+    await waitFor('reconnect', () => events.reconnects.includes('connection silent'), 10_000);
+    node.faults.muteSubscriptions(false);
+    node.faults.delayResponses(0);
+    const last = maxHead(heads);
+    await waitFor('heads on the new connection', () => maxHead(heads) > last + 2, 15_000);
   });
 
   it('connect has a deadline: refused connections fail with CNM_ERR_CHAIN_CONNECT in time', async () => {
@@ -110,7 +135,7 @@ describe('connection faults', () => {
     const e = await rejection(ChainClient.connect({ url: node.url, connectTimeoutMs: 1_000, reconnectDelayMs: 100 }));
     expect(e.code).toBe('CNM_ERR_CHAIN_CONNECT');
     expect(e.message).toContain(node.url);
-    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect(Date.now() - t0).toBeLessThan(3_000);
     // A client created while the node refuses keeps trying and connects once it accepts.
     const c = new ChainClient({ url: node.url, connectTimeoutMs: 1_000, reconnectDelayMs: 100, maxReconnectDelayMs: 200 });
     cleanup.push(() => c.close());
@@ -128,15 +153,18 @@ describe('connection faults', () => {
 
 describe('historical reads', () => {
   it('reads at past blocks see past state; pruned state gives CNM_ERR_CHAIN_BLOCK_UNAVAILABLE', async () => {
-    const { node, client } = await setup({ historyBlocks: 8 });
+    const { node, client } = await setup({ historyBlocks: 30 }, { stallBlocks: 1_000 });
     const bob = await devPair('//Bob');
     const writer = await ChainClient.connect({ url: node.url, wallet: { hotkey: bob } });
     cleanup.push(() => writer.close());
     const a = await writer.setCommitment('{"m": "one"}');
     const b = await writer.setCommitment('{"m": "two"}');
+    // From here blocks come only by hand, so pruning happens exactly when the test says.
+    node.faults.stallBlocks();
     expect((await client.commitment({ hotkey: bob.address, block: a.blockNumber }))?.data).toBe('{"m": "one"}');
     expect((await client.commitment({ hotkey: bob.address, block: b.blockNumber }))?.data).toBe('{"m": "two"}');
-    await node.waitForBlock(b.blockNumber + 10);
+    expect((await client.commitment({ hotkey: bob.address, block: a.blockNumber - 1 }))).toBeNull();
+    for (let i = 0; i < 31; i++) node.produceBlock();
     const e = await rejection(client.allCommitments({ block: a.blockNumber }));
     expect(e.code).toBe('CNM_ERR_CHAIN_BLOCK_UNAVAILABLE');
     expect(e.message).toMatch(/archive node/);

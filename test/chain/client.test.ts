@@ -38,7 +38,7 @@ const sink: ChainMetricsSink = {
 };
 
 function clientFor(pair: KeyringPair, extra: Partial<ConstructorParameters<typeof ChainClient>[0]> = {}): Promise<ChainClient> {
-  return ChainClient.connect({ url: node.url, wallet: { hotkey: pair }, blockTimeMs: 100, callTimeoutMs: 5_000, txTimeoutMs: 10_000, ...extra });
+  return ChainClient.connect({ url: node.url, wallet: { hotkey: pair }, blockTimeMs: 100, stallBlocks: 100, callTimeoutMs: 5_000, txTimeoutMs: 10_000, ...extra });
 }
 
 beforeAll(async () => {
@@ -48,7 +48,7 @@ beforeAll(async () => {
     blockMs: 100,
     genesis: {
       netuid: NETUID,
-      servingRateLimit: 50,
+      servingRateLimit: 10_000, // blocks: the rate-limit test must not depend on machine speed
       neurons: [
         { hotkey: '//Alice', coldkey: '//Eve', stake: '1000000000000', validatorPermit: true, lastUpdate: 3, incentive: 0.5, axon: { ip: '10.0.0.1', port: 8091, version: 7 } },
         { hotkey: wallet.hotkeyAddress, coldkey: wallet.coldkeyAddress!, lastUpdate: 1 },
@@ -62,7 +62,8 @@ beforeAll(async () => {
       ],
     },
   });
-  client = await ChainClient.connect({ url: node.url, wallet, metrics: sink, blockTimeMs: 100, callTimeoutMs: 5_000, txTimeoutMs: 10_000 });
+  // stallBlocks: 100 — these tests are not about stalls; a loaded CI machine must not trigger one.
+  client = await ChainClient.connect({ url: node.url, wallet, metrics: sink, blockTimeMs: 100, stallBlocks: 100, callTimeoutMs: 5_000, txTimeoutMs: 10_000 });
 });
 
 afterAll(async () => {

@@ -3,6 +3,7 @@
 // and hash like Substrate's; the RPC answers like a node, including errors; burned_register and
 // set_weights change what the production client reads.
 import { ApiPromise, WsProvider } from '@polkadot/api';
+import type { SubmittableExtrinsic } from '@polkadot/api/types';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { compactToU8a, hexToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
 import { blake2AsHex, decodeAddress, xxhashAsU8a } from '@polkadot/util-crypto';
@@ -139,15 +140,31 @@ describe('subnet calls through @polkadot/api and the production client', () => {
     const api = await ApiPromise.create({ provider: new WsProvider(node.url), noInitWarn: true });
     const reader = await ChainClient.connect({ url: node.url });
     const validator = await ChainClient.connect({ url: node.url, wallet: { hotkey: alice } });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        api.tx.subtensorModule!.burnedRegister!(102, ferdie.address)
-          .signAndSend(dave, (r) => {
-            if (r.dispatchError) reject(new Error(r.dispatchError.toString()));
-            if (r.status.isInBlock) resolve();
-          })
-          .catch(reject);
+    // Submit with @polkadot/api directly (the miner never registers); resolve with the pallet error or null.
+    const send = async (tx: SubmittableExtrinsic<'promise'>, signer: KeyringPair): Promise<string | null> => {
+      const nonce = await api.rpc.system.accountNextIndex(signer.address);
+      return new Promise<string | null>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`not in a block within 20 s; pool ${node.chain.pendingExtrinsics().length}, head ${node.head().number}`)), 20_000);
+        tx.signAndSend(signer, { nonce }, (r) => {
+          if (r.status.isInvalid || r.status.isDropped || r.status.isUsurped) {
+            clearTimeout(t);
+            reject(new Error(`pool status ${r.status.type}`));
+          } else if (r.status.isInBlock || r.status.isFinalized) {
+            // polkadot-js skips InBlock when Finalized follows before the block's events were fetched.
+            clearTimeout(t);
+            if (r.dispatchError?.isModule) {
+              const m = api.registry.findMetaError(r.dispatchError.asModule);
+              resolve(`${m.section}.${m.name}`);
+            } else resolve(r.dispatchError ? r.dispatchError.toString() : null);
+          }
+        }).catch((e: unknown) => {
+          clearTimeout(t);
+          reject(e as Error);
+        });
       });
+    };
+    try {
+      expect(await send(api.tx.subtensorModule!.burnedRegister!(102, ferdie.address), dave)).toBeNull();
       const mg = await reader.metagraph();
       expect(mg.neurons).toHaveLength(4);
       expect(mg.neurons[3]).toMatchObject({ uid: 3, hotkey: ferdie.address, coldkey: dave.address, validatorPermit: false });
@@ -161,17 +178,7 @@ describe('subnet calls through @polkadot/api and the production client', () => {
       expect(weights).toEqual([[1, 100], [3, 200]]);
 
       // Registering the same hotkey again fails at dispatch with the pallet error.
-      const err = await new Promise<string>((resolve, reject) => {
-        api.tx.subtensorModule!.burnedRegister!(102, ferdie.address)
-          .signAndSend(dave, (r) => {
-            if (r.dispatchError?.isModule) {
-              const m = api.registry.findMetaError(r.dispatchError.asModule);
-              resolve(`${m.section}.${m.name}`);
-            } else if (r.status.isInBlock) reject(new Error('expected a dispatch error'));
-          })
-          .catch(reject);
-      });
-      expect(err).toBe('subtensorModule.HotKeyAlreadyRegisteredInSubNet');
+      expect(await send(api.tx.subtensorModule!.burnedRegister!(102, ferdie.address), dave)).toBe('subtensorModule.HotKeyAlreadyRegisteredInSubNet');
     } finally {
       await reader.close();
       await validator.close();

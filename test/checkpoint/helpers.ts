@@ -21,6 +21,8 @@ export interface TorchFileDesc {
   ordered: boolean;
   keys: string[];
   tensors: Record<string, TorchTensorDesc>;
+  /** get_model_hash of the state dict, computed by Python on the tensors torch loaded. */
+  model_hash: string;
   canonical?: boolean;
   error?: string;
 }

@@ -146,10 +146,12 @@ describe('bounds, sizes and limits', () => {
     await expectError(await archive(tuples), 'CNM_ERR_LIMIT', /nesting/);
   });
 
-  it('oversized data.pkl and too many tensors hit configurable limits', async () => {
+  it('oversized data.pkl, too many tensors or memo entries, too many bytes hit configurable limits', async () => {
     const path = await archive(tensorPickle({ numel: 4, offset: 0, size: [4], stride: [1] }), { 0: f32(4) });
     await expectError(path, 'CNM_ERR_LIMIT', /data\.pkl/, { pickle: { maxBytes: 64 } });
     await expectError(path, 'CNM_ERR_LIMIT', /tensors/, { pickle: { maxTensors: 0 } });
+    await expectError(await archive(pk(PROTO, EMPTY_DICT, [0x71, 0, 0x71, 1, 0x71, 2, 0x71, 3], STOP)), 'CNM_ERR_LIMIT', /memo/, { pickle: { maxMemo: 3 } });
+    await expectError(path, 'CNM_ERR_LIMIT', /in memory/, { maxTotalBytes: 8 });
   });
 
   it('malformed pickles: underflow, bad memo reference, truncated string, unknown opcode', async () => {
@@ -183,7 +185,7 @@ describe('broken archives', () => {
     await expectError(p, 'CNM_ERR_PT_CRC');
   });
 
-  it('a deflate bomb (1 GiB of zeros in a small zip) is refused without inflating', async () => {
+  it('a deflate bomb (512 MiB of zeros in a small zip) is refused without inflating', async () => {
     const p = join(tmp.path, 'bomb.pt');
     execFileSync(PYTHON, ['-c', `
 import zipfile
@@ -192,7 +194,7 @@ with zipfile.ZipFile("${p}", "w", zipfile.ZIP_DEFLATED) as z:
     z.writestr("archive/version", b"3\\n")
     with z.open("archive/data/0", "w", force_zip64=True) as f:
         block = bytes(1 << 24)
-        for _ in range(64):
+        for _ in range(32):
             f.write(block)
 `]);
     expect(readFileSync(p).length).toBeLessThan(4 << 20);
@@ -274,5 +276,15 @@ describe('fuzz: random mutations of valid files never crash the reader', () => {
     }
     expect(accepted).toBeLessThan(2000);
     expect(process.memoryUsage().rss - before).toBeLessThan(512 << 20);
+  });
+});
+
+describe('I/O failures', () => {
+  it('a missing file or an unwritable path is a CNM_ERR_CKPT_IO naming the path', async () => {
+    await expectError(join(tmp.path, 'does-not-exist.pt'), 'CNM_ERR_CKPT_IO', /does-not-exist\.pt.*ENOENT|ENOENT.*does-not-exist\.pt/);
+    const err = await writePt(join(tmp.path, 'no-such-dir', 'x.pt'), new Map()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect((err as CheckpointError).code).toBe('CNM_ERR_CKPT_IO');
+    expect((err as CheckpointError).path).toBe(join(tmp.path, 'no-such-dir', 'x.pt'));
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PtFile, readPt, writePt } from '../../src/checkpoint/pt.js';
 import { type DType, DTYPES, type StateDict, type Tensor, tensorFromValues, tensorsEqual } from '../../src/checkpoint/tensor.js';
 import { readZipDirectory } from '../../src/checkpoint/zip.js';
+import { modelHashHex } from '../../src/protocol/hashing.js';
 import { describe as desc, prng, randomBytes, tempDir, type TorchFileDesc, torchRef } from './helpers.js';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/pt/model_expgroup_0.torch-1.13.pt');
@@ -51,6 +52,34 @@ describe('reading files written by torch 1.13', () => {
       expect(sd.ordered, name).toBe(want.ordered);
       expectMatches(sd, want, name);
     }
+  });
+
+  it('hashes every generated file, read lazily, to the model hash Python computes on torch.load', async () => {
+    for (const [name, want] of Object.entries(files)) {
+      const f = await PtFile.open(join(tmp.path, name));
+      try {
+        expect(await modelHashHex(f), name).toBe(want.model_hash);
+      } finally {
+        await f.close();
+      }
+    }
+  });
+
+  it('accepts the extra records newer torch versions write (byteorder, .format_version, serialization_id)', async () => {
+    const { buildArchive } = await import('./helpers.js');
+    const fixture = readFileSync(FIXTURE);
+    const pkl = fixture.subarray(64, 64 + 532); // archive/data.pkl of the 1.13 fixture
+    const sd = await readPt(FIXTURE);
+    const rec = (name: string, data: Uint8Array | string) => ({ name: `archive/${name}`, data: typeof data === 'string' ? Buffer.from(data) : data });
+    const records = [
+      rec('data.pkl', pkl), rec('.format_version', '1'), rec('.storage_alignment', '64'), rec('byteorder', 'little'),
+      ...[0, 1, 2, 3].map((i) => rec(`data/${i}`, [...sd.values()][i]!.data)),
+      rec('version', '3\n'), rec('.data/serialization_id', '1234567890123456789012345678901234567890'),
+    ];
+    const path = join(tmp.path, 'torch2-style.pt');
+    (await import('node:fs')).writeFileSync(path, await buildArchive(records));
+    const back = await readPt(path);
+    for (const [k, t] of sd) expect(tensorsEqual(back.get(k)!, t), k).toBe(true);
   });
 
   it('knows the storage layout of views (offsets, strides, shared storages)', async () => {
@@ -119,6 +148,7 @@ describe('files we write', () => {
       expect(want.ordered).toBe(c.opts?.orderedDict ?? false);
       expect(want.keys).toEqual([...c.sd.keys()]);
       for (const [k, t] of c.sd) expect(want.tensors[k], `${c.file} ${k}`).toEqual(desc(t));
+      expect(await modelHashHex(c.sd), c.file).toBe(want.model_hash);
       const back = await readPt(join(tmp.path, c.file));
       expect([...back.keys()]).toEqual([...c.sd.keys()]);
       for (const [k, t] of c.sd) expect(tensorsEqual(back.get(k)!, t), `${c.file} ${k}`).toBe(true);
@@ -163,8 +193,11 @@ describe('files we write', () => {
 // Opt-in (CNM_SLOW_TESTS=1): a real archive past 4 GiB (ZIP64 offsets), loaded by torch. Too heavy for
 // CI on 2 cores; the ZIP64 code paths are covered in CI by `forceZip64` above.
 describe.runIf(process.env.CNM_SLOW_TESTS === '1')('a .pt larger than 4 GiB', () => {
-  const tmp = tempDir('pt-zip64');
-  afterAll(() => tmp.cleanup());
+  let tmp: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    tmp = tempDir('pt-zip64');
+  });
+  afterAll(() => tmp?.cleanup());
 
   it('writes ZIP64 offsets that torch and our reader both accept', async () => {
     const size = 1536 << 20; // three 1.5 GiB tensors: the last record and the directory sit past 4 GiB

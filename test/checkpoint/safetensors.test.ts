@@ -116,3 +116,29 @@ print(json.dumps({"meta": meta, "tensors": res}))
     expect((err as Error).message).toMatch(msg);
   });
 });
+
+describe('safetensors fuzz', () => {
+  it('500 seeded mutations of a valid file end in success or a CheckpointError', async () => {
+    const { prng } = await import('./helpers.js');
+    const base = join(tmp.path, 'fuzz-base.safetensors');
+    await writeSafetensors(base, new Map([
+      ['a', tensorFromValues('float32', [2, 2], [1, 2, 3, 4])],
+      ['b', tensorFromValues('bfloat16', [3], [0.1, -2, 7])],
+    ]), { metadata: { k: 'v' } });
+    const orig = (await import('node:fs')).readFileSync(base);
+    const rand = prng(99);
+    const p = join(tmp.path, 'fuzz.safetensors');
+    for (let i = 0; i < 500; i++) {
+      let buf = Buffer.from(orig);
+      const hi = Math.min(buf.length, 8 + Number(buf.readBigUInt64LE(0)));
+      if (i % 3 === 0) buf = buf.subarray(0, Math.floor(rand() * buf.length));
+      else for (let j = 0; j < 1 + Math.floor(rand() * 4); j++) buf[Math.floor(rand() * hi)] = Math.floor(rand() * 256);
+      writeFileSync(p, buf);
+      try {
+        await readSafetensors(p);
+      } catch (e) {
+        if (!(e instanceof CheckpointError)) throw new Error(`mutation ${i} escaped as ${(e as Error).stack}`);
+      }
+    }
+  });
+});

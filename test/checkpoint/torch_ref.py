@@ -26,6 +26,15 @@ def describe_tensor(t):
     return {"dtype": DT[t.dtype], "shape": list(t.shape), "sha256": hashlib.sha256(raw).hexdigest(), "nbytes": len(raw)}
 
 
+def model_hash(sd):
+    """The reference's get_model_hash (PROTOCOL.md §4.1-4.2), written out here as the independent check."""
+    h = hashlib.blake2b(digest_size=24)
+    for k in sorted(sd.keys()):
+        h.update(k.encode("utf-8"))
+        h.update(sd[k].detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def describe(obj):
     if isinstance(obj, dict) and "model_state_dict" in obj:
         layout, sd = "model_state_dict", obj["model_state_dict"]
@@ -36,6 +45,7 @@ def describe(obj):
         "ordered": isinstance(sd, collections.OrderedDict),
         "keys": list(sd.keys()),
         "tensors": {k: describe_tensor(v) for k, v in sd.items()},
+        "model_hash": model_hash(sd),
     }
 
 

@@ -159,7 +159,8 @@ describe('optimizer and state', () => {
       let sq = 0;
       for (const g of grads) for (const x of bytesF32(g)) sq += x * x;
       const norm = Math.sqrt(sq);
-      expect(Math.abs(o.gradNorm - norm) / norm).toBeLessThan(1e-9);
+      // The engine sums squares in float blocks of 4096 elements, then in double.
+      expect(Math.abs(o.gradNorm - norm) / norm).toBeLessThan(1e-6);
       const coef = Math.min(1, maxNorm / (norm + 1e-6));
       if (coef < 1) clipped++;
       const lr = lr0 * multiplier(k, warmup, total);

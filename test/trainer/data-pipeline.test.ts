@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parquetWriteFile } from 'hyparquet-writer';
-import { BatchProducer, IGNORE_INDEX, packRow, type Batch, type DataState, type PipelineOptions } from '../../src/trainer/data/pipeline.js';
+import { BatchProducer, IGNORE_INDEX, encodeForSequence, packRow, type Batch, type DataState, type PipelineOptions } from '../../src/trainer/data/pipeline.js';
 import type { SourceSpec } from '../../src/trainer/data/sources.js';
 import { Rng } from '../../src/trainer/data/rng.js';
 import { checkMathDocument, mathDocument } from '../../src/trainer/data/synthetic-math.js';
@@ -98,8 +98,44 @@ describe('tokenizers', () => {
     expect(() => loadTokenizer({ kind: 'auto', dir: d })).toThrow(expect.objectContaining({ code: 'CNM_ERR_TOKENIZER' }));
   });
 
+  it('an explicit tokenizer.json path loads with the tokenizer_config.json beside it', () => {
+    const t = loadTokenizer({ kind: 'hf', file: join(FIX, 'tokenizer.json') });
+    expect(t.padId).toBe(2);
+    expect(() => loadTokenizer({ kind: 'hf', file: join(dir, 'none.json') })).toThrow(expect.objectContaining({ code: 'CNM_ERR_TOKENIZER' }));
+  });
+
   it('falls back to byte-level when the model directory has no tokenizer.json', () => {
     expect(loadTokenizer({ kind: 'auto', dir }).kind).toBe('byte');
+  });
+});
+
+describe('encodeForSequence', () => {
+  it('gives the same first seq ids as tokenising the whole document, for both tokenizers', () => {
+    const hf = loadTokenizer({ kind: 'hf', dir: FIX });
+    const bt = new ByteTokenizer();
+    const texts = [
+      ...Array.from({ length: 40 }, (_, i) => mathDocument(9, i, { problems: 30 })),
+      'x'.repeat(5000),
+      `${'word '.repeat(400)}and   and\n\n12 12 band`,
+      'short text',
+      'é'.repeat(3000) + ' tail',
+    ];
+    for (const seq of [8, 64, 300]) {
+      for (const t of texts) {
+        for (const tok of [hf, bt]) {
+          const want = tok.encode(t).slice(0, seq);
+          for (const cpt of [1, 4, 16]) expect(encodeForSequence(tok, t, seq, cpt).slice(0, seq)).toEqual(want);
+        }
+      }
+    }
+  });
+
+  it('tokenises only a prefix of a long document', () => {
+    let seen = 0;
+    const counting = { encode: (s: string) => ((seen = s.length), new ByteTokenizer().encode(s)) };
+    const doc = mathDocument(1, 1, { problems: 200 });
+    encodeForSequence(counting, doc, 64);
+    expect(seen).toBeLessThan(doc.length / 10);
   });
 });
 

@@ -36,7 +36,7 @@ async function own(parent: string, g: number, k: number, groupId = 0): Promise<v
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'cnm-rundir-'));
-  rd = new RunDirectory({ ownDir: join(dir, 'checkpoints'), validatorDir: join(dir, 'validator_checkpoint'), finalDir: join(dir, 'final'), checkpointTopk: 2 }, 0, allowed, log);
+  rd = new RunDirectory({ ownDir: join(dir, 'checkpoints'), validatorDir: join(dir, 'validator_checkpoint'), finalDir: join(dir, 'final'), checkpointTopk: 2 }, 0, allowed, { hidden: 2, expertWidth: 1 }, log);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

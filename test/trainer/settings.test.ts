@@ -48,6 +48,15 @@ describe('trainer settings from config.yaml', () => {
     expect(s.data).toMatchObject({ sequenceLength: 128, batchSize: 2, rank: 1, worldSize: 4, tokenizer: { kind: 'auto', dir: join(dir, 'base') } });
   });
 
+  it('data.tokenizer_path names a tokenizer.json file (or its directory)', () => {
+    const loc = { runDir: dir, configFile: join(dir, 'config.yaml') };
+    const src = { sources: [{ type: 'synthetic' }] };
+    const f = trainerSettings(parseConfig({ data: { ...src, tokenizer_path: 'tok/my-tokenizer.json' } }, loc).config, dir, {});
+    expect(f.data.tokenizer).toEqual({ kind: 'hf', file: join(dir, 'tok', 'my-tokenizer.json') });
+    const d = trainerSettings(parseConfig({ data: { ...src, tokenizer_path: 'tok' } }, loc).config, dir, {});
+    expect(d.data.tokenizer).toEqual({ kind: 'hf', dir: join(dir, 'tok') });
+  });
+
   it('no data source is a config error that shows how to add one', () => {
     const { config } = parseConfig({}, { runDir: dir, configFile: join(dir, 'config.yaml') });
     expect(() => trainerSettings(config, dir, {})).toThrow(expect.objectContaining({ code: 'CNM_ERR_TRAINER_CONFIG', message: expect.stringContaining('data.sources') }));

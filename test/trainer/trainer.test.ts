@@ -1,12 +1,14 @@
 // The trainer in-process with the real engine (native addon, CPU) on the tiny model: training lowers
 // the loss, checkpoints at the interval with exactly the group's expert keys, exact resume after a
 // clean stop, baseline reloads picked up within one optimizer step (checked by model hash).
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listCheckpoints, readCheckpoint, expertFileName } from '../../src/checkpoint/dir.js';
+import { listCheckpoints, readCheckpoint, expertFileName, validatorCheckpointName, writeCheckpoint } from '../../src/checkpoint/dir.js';
+import { tensorFromValues } from '../../src/checkpoint/tensor.js';
 import { readPt } from '../../src/checkpoint/pt.js';
 import { modelHashHex } from '../../src/protocol/hashing.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -17,7 +19,8 @@ import type { ChildMessage, ProgressMessage } from '../../src/trainer/ipc.js';
 import { StopRequest } from '../../src/trainer/stop.js';
 import { runTrainer } from '../../src/trainer/trainer.js';
 import type { StateDict } from '../../src/checkpoint/tensor.js';
-import { makeRun, stageBaseline, type TestRun } from './run-dir-helper.js';
+import { writeConfig } from '../../src/config/index.js';
+import { ALICE, makeRun, stageBaseline, type TestRun } from './run-dir-helper.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -131,6 +134,18 @@ describe('trainer (real engine, tiny model)', () => {
       expect(hash).not.toBe(previous); // the experts changed between checkpoints
       previous = hash;
     }
+    // Independent check with PyTorch (Debian's python3-torch): the wire file loads with torch.load,
+    // holds exactly the group keys in float16, and equals the fp32 masters rounded to half.
+    const py = spawnSync('/usr/bin/python3', ['-c', [
+      'import sys, torch',
+      'sd = torch.load(sys.argv[1] + "/model_expgroup_0.pt")["model_state_dict"]',
+      'm = torch.load(sys.argv[1] + "/trainable_fp32.pt")["model_state_dict"]',
+      'assert all(v.dtype == torch.float16 for v in sd.values())',
+      'assert all(torch.equal(m[k].half(), v) for k, v in sd.items())',
+      'print(" ".join(sd.keys()))',
+    ].join('\n'), own[0]!.path], { encoding: 'utf8' });
+    expect(py.stderr).toBe('');
+    expect(py.stdout.trim().split(' ')).toEqual(keys);
     // Shared weights never leave the base model: not in any checkpoint, and its file is unchanged.
     expect(createHash('sha256').update(readFileSync(join(run.dir, 'base', 'model.safetensors'))).digest('hex')).toBe(baseHash);
     const fin = await listCheckpoints(run.config.ckpt.final_path);
@@ -201,5 +216,44 @@ describe('trainer (real engine, tiny model)', () => {
     const fin = (await listCheckpoints(run.config.ckpt.final_path))[0]!;
     expect(fin.name).toBe('globalver_200_inneropt_2');
     expect(await modelHashHex(await expertsOf(fin.path))).not.toBe(await modelHashHex(b2.experts));
+  });
+
+  it('a newer baseline that cannot be used (another group\'s file) is logged and skipped; training goes on and takes the next good one', async () => {
+    const run = await makeRun({ ckpt: { checkpoint_interval: 100 } });
+    dirs.push(run.dir);
+    const staging = join(run.dir, 'staging-bad');
+    const badName = validatorCheckpointName(2, ALICE, 50);
+    const other = new Map([['model.layers.1.mlp.experts.1.down_proj', tensorFromValues('float16', [32, 16], new Array(512).fill(0.5))]]);
+    await writeCheckpoint(staging, badName, [{ file: expertFileName(1), stateDict: other }], { expert_group: 1 });
+    const good = await stageBaseline(run, 60, 13);
+    const h = await train(run, (p) => {
+      if (p.globalVer === 0 && p.innerOptStep === 2) {
+        mkdirSync(run.config.ckpt.validator_checkpoint_path, { recursive: true });
+        renameSync(join(staging, badName), join(run.config.ckpt.validator_checkpoint_path, badName));
+      }
+      if (p.globalVer === 0 && p.innerOptStep === 4) good.publish();
+      return p.globalVer === 60 && p.innerOptStep === 1;
+    });
+    const bad = byMsg(h, 'baseline cannot be loaded; training continues on the current weights');
+    expect(bad).toHaveLength(1);
+    expect(bad[0]!.error).toContain('model_expgroup_0.pt');
+    expect(h.progress.filter((p) => p.globalVer === 0).map((p) => p.innerOptStep)).toEqual([1, 2, 3, 4]);
+    expect(h.engines).toHaveLength(2);
+    expect(h.engines[1]!.initialExpertHash).toBe(await modelHashHex(good.experts));
+  });
+
+  it('non-finite weights are never saved: the run ends with CNM_ERR_NON_FINITE and the last good checkpoint stays selected', async () => {
+    const run = await makeRun({ ckpt: { checkpoint_interval: 2 } });
+    dirs.push(run.dir);
+    await train(run, (p) => p.innerOptStep === 2);
+    const good = (await listCheckpoints(run.config.ckpt.checkpoint_path)).map((c) => c.name);
+    expect(good).toEqual(['globalver_0_inneropt_2']);
+    // lr 1e6: AdamW moves every weight by ~1e6 per step, beyond float16's range (65504).
+    const { config } = await writeConfig(run.dir, { opt: { lr: 1e6 } });
+    await expect(train({ ...run, config }, () => false)).rejects.toMatchObject({ code: 'CNM_ERR_NON_FINITE', message: expect.stringContaining('last good checkpoint') });
+    const after = await listCheckpoints(run.config.ckpt.checkpoint_path);
+    expect(after.map((c) => c.name)).toEqual(good);
+    await readCheckpoint(after[0]!.path, { verifyHashes: true });
+    expect(existsSync(join(run.config.ckpt.checkpoint_path, '.tmp_globalver_0_inneropt_4'))).toBe(false);
   });
 });

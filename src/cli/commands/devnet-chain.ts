@@ -9,7 +9,8 @@ export const usage = `Usage: connito-miner devnet-chain [--port P] [--genesis FI
 
 Run a local subtensor stand-in on 127.0.0.1: it speaks the Substrate JSON-RPC protocol with the real
 subtensor runtime metadata (spec 393), so @polkadot/api, the miner and your own scripts work against it
-unchanged. The first line printed is its URL (ws://127.0.0.1:P). Ctrl-C (SIGINT) or SIGTERM stops it.
+unchanged. Its URL (ws://127.0.0.1:P) is the only line on stdout; logs go to stderr. Ctrl-C (SIGINT) or
+SIGTERM stops it.
 
 The genesis is a JSON file describing subnet 102: neurons (hotkey, coldkey, stake, validatorPermit,
 lastUpdate, axon), funded accounts and initial commitments; addresses may be SS58 or dev URIs such as
@@ -62,7 +63,8 @@ export async function run(argv: string[]): Promise<number> {
       return fail('devnet-chain', `cannot read genesis ${v.genesis}: ${(e as Error).message}`, 2);
     }
   }
-  const log = createLogger({ proc: 'devnet' });
+  // stdout carries only the URL (scripts read its first line); logs go to stderr.
+  const log = createLogger({ proc: 'devnet', destination: process.stderr });
   let node;
   try {
     node = await startDevnode({

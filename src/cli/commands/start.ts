@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
     return fail('start', wallet.message, 2);
   }
 
-  const { runSupervisor, trainerEntryOf } = await import('../../supervisor/index.js');
+  const { PhaseClock, runSupervisor, trainerEntryOf } = await import('../../supervisor/index.js');
   const entry = trainerEntryOf(loaded);
   if (!existsSync(entry)) {
     const msg = `trainer entry ${entry} not found: ${c.trainer.entry === null ? 'build it with `npm run build`' : 'fix trainer.entry in ' + loaded.configFile}`;
@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
     return fail('start', msg, 2);
   }
   // Plug-ins started with the supervisor and stopped before it (the phase clock registers here).
-  const plugins: SupervisorPlugin[] = [];
+  const plugins: SupervisorPlugin[] = [new PhaseClock({ configFile: loaded.configFile })];
   const code = await runSupervisor({ loaded, logger: log, trainerEntry: entry, plugins });
   await flush(log);
   // Everything is closed by now; if a stray handle still holds the loop, do not hang on it.

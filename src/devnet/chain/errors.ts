@@ -58,3 +58,12 @@ export const stateDiscarded = (hash: string): RpcError =>
 
 export const unknownBlock = (hash: string): RpcError =>
   new RpcError(4003, 'Client error', `UnknownBlock: Header was not found in the database: ${hash}`);
+
+/** A devnode genesis that does not validate; the message names the field. */
+export class GenesisError extends Error {
+  readonly code = 'CNM_ERR_DEVNET_GENESIS';
+  constructor(message: string) {
+    super(message);
+    this.name = 'GenesisError';
+  }
+}

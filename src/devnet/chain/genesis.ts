@@ -7,12 +7,14 @@ import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady, decodeAddress, encodeAddress } from '@polkadot/util-crypto';
 import * as z from 'zod';
 import { ipFromString } from '../../chain/codec.js';
+import { GenesisError } from './errors.js';
 import type { StateMap, StorageCodec } from './storage.js';
 
 /** An SS58 address, or a dev URI such as `//Alice` (sr25519, resolved to its address). */
 const account = z.string().min(1);
+// bigint too, so an already-parsed genesis validates again unchanged.
 const amount = z
-  .union([z.string().regex(/^\d+$/, 'a decimal integer string'), z.number().int().nonnegative()])
+  .union([z.string().regex(/^\d+$/, 'a decimal integer string'), z.number().int().nonnegative(), z.bigint().nonnegative()])
   .transform((v) => BigInt(v));
 
 const axonSchema = z.object({
@@ -60,6 +62,7 @@ export const genesisSchema = z.object({
   /** Subnet owner; default: the first neuron. */
   owner: z.object({ coldkey: account, hotkey: account }).optional(),
   accounts: z.array(z.object({ address: account, free: amount })).default([]),
+  /** Registered neurons; a neuron's uid is its position in this list. */
   neurons: z.array(neuronSchema).default([]),
   commitments: z.array(commitmentSchema).default([]),
   /** Genesis timestamp (ms since epoch); default: start time. */
@@ -69,13 +72,7 @@ export const genesisSchema = z.object({
 export type GenesisInput = z.input<typeof genesisSchema>;
 export type Genesis = z.output<typeof genesisSchema>;
 
-export class GenesisError extends Error {
-  readonly code = 'CNM_ERR_DEVNET_GENESIS';
-  constructor(message: string) {
-    super(message);
-    this.name = 'GenesisError';
-  }
-}
+export { GenesisError };
 
 /** Validate a genesis object; errors name the field (`neurons.1.hotkey: ...`). */
 export function parseGenesis(input: unknown, source = 'genesis'): Genesis {

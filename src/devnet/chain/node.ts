@@ -43,6 +43,8 @@ export interface DevnodeFaults {
   rejectNextExtrinsic(error?: { code?: number; message?: string; data?: string }): void;
   /** While on, new WebSocket connections are closed at once. */
   refuseConnections(on: boolean): void;
+  /** While on, subscription notifications (heads, storage, extrinsic status) are not sent. */
+  muteSubscriptions(on: boolean): void;
 }
 
 export interface Devnode {
@@ -137,8 +139,10 @@ export async function startDevnode(opts: DevnodeOptions = {}): Promise<Devnode> 
   const send = (c: Conn, msg: unknown): void => {
     if (c.ws.readyState === WebSocket.OPEN) c.ws.send(JSON.stringify(msg));
   };
-  const notify = (c: Conn, method: string, subscription: string, result: unknown): void =>
-    send(c, { jsonrpc: '2.0', method, params: { subscription, result } });
+  let muted = false;
+  const notify = (c: Conn, method: string, subscription: string, result: unknown): void => {
+    if (!muted) send(c, { jsonrpc: '2.0', method, params: { subscription, result } });
+  };
 
   const header = (b: Block): unknown => b.header;
 
@@ -421,6 +425,9 @@ export async function startDevnode(opts: DevnodeOptions = {}): Promise<Devnode> 
     },
     refuseConnections: (on) => {
       refusing = on;
+    },
+    muteSubscriptions: (on) => {
+      muted = on;
     },
   };
 

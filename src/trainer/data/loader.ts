@@ -21,7 +21,7 @@ export interface DataLoader {
 }
 
 export interface LoaderOptions {
-  /** Batches to keep ready ahead of the engine (default 4). */
+  /** Batches to keep ready ahead of the engine (default 8). */
   prefetch?: number;
   /** Run on the calling thread instead of a worker. */
   inline?: boolean;
@@ -43,7 +43,7 @@ export function workerUrl(): URL {
 
 export async function startDataLoader(options: PipelineOptions, state: DataState | null, lo: LoaderOptions = {}): Promise<DataLoader> {
   if (lo.inline) return InlineLoader.start(options, state);
-  return WorkerLoader.start(options, state, lo.prefetch ?? 4);
+  return WorkerLoader.start(options, state, lo.prefetch ?? 8);
 }
 
 function abortError(): Error {
@@ -86,13 +86,17 @@ class WorkerLoader implements DataLoader {
   private lastStats: DataStats = { rowsRead: 0, rowsUsed: 0, skipped: emptySkipCounts(), perSource: [] };
   private events: PipelineEvent[] = [];
   private closed = false;
+  private owed = 0;
   tokenizer!: TokenizerInfo;
 
-  private constructor(private readonly worker: Worker) {}
+  private constructor(
+    private readonly worker: Worker,
+    private readonly refillAt: number,
+  ) {}
 
   static start(options: PipelineOptions, state: DataState | null, prefetch: number): Promise<WorkerLoader> {
     const worker = new Worker(workerUrl());
-    const l = new WorkerLoader(worker);
+    const l = new WorkerLoader(worker, Math.max(1, Math.floor(prefetch / 2)));
     return new Promise<WorkerLoader>((resolve, reject) => {
       let ready = false;
       worker.on('message', (msg: FromWorker) => {
@@ -138,6 +142,18 @@ class WorkerLoader implements DataLoader {
     this.worker.postMessage(msg);
   }
 
+  /**
+   * Credits go back in batches of half the prefetch depth: the worker then wakes once per few
+   * batches and produces them in one go, instead of waking for every batch the engine takes.
+   */
+  private giveCredit(): void {
+    this.owed++;
+    if (this.owed >= this.refillAt || this.queue.length === 0) {
+      this.send({ type: 'credit', n: this.owed });
+      this.owed = 0;
+    }
+  }
+
   private deliver(b: Batch): void {
     const w = this.waiters.shift();
     if (w) w.resolve(b);
@@ -155,7 +171,7 @@ class WorkerLoader implements DataLoader {
     if (this.closed) return Promise.reject(new TrainerError('CNM_ERR_DATA_WORKER', 'data loader is closed'));
     const b = this.queue.shift();
     if (b) {
-      this.send({ type: 'credit', n: 1 });
+      this.giveCredit();
       return Promise.resolve(b);
     }
     if (this.error) return Promise.reject(this.error);
@@ -163,7 +179,7 @@ class WorkerLoader implements DataLoader {
       const waiter = {
         resolve: (batch: Batch) => {
           signal?.removeEventListener('abort', onAbort);
-          this.send({ type: 'credit', n: 1 });
+          this.giveCredit();
           resolve(batch);
         },
         reject: (e: Error) => {

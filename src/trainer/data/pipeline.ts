@@ -134,6 +134,53 @@ export function packRow(ids: readonly number[], seq: number, padId: number, voca
   return targets === 0 ? 'too_short' : { targets, real };
 }
 
+/**
+ * The first `seq` ids of `tokenizer.encode(text)` (and possibly more), without tokenising all of a
+ * long document: only `seq` tokens survive truncation, and the pipeline must not spend the CPU the
+ * engine needs (2 cores here) on text that is thrown away. The text is cut just before a
+ * whitespace character that follows a non-whitespace one, so every pre-token (word) of the prefix
+ * is whole and tokenises exactly as in the full text; the prefix must yield ≥ seq + 2 ids (so an
+ * end-of-text special lands beyond the cut too), else it grows. `charsPerToken` sizes the first
+ * prefix (the producer keeps a running estimate); `used` receives the characters tokenised.
+ */
+export function encodeForSequence(
+  tokenizer: Pick<TextTokenizer, 'encode'>,
+  text: string,
+  seq: number,
+  charsPerToken = 4,
+  used?: { chars: number; ids: number },
+): number[] {
+  let limit = Math.ceil((seq + 16) * Math.max(1, charsPerToken) * 1.25) + 64;
+  while (text.length > limit) {
+    let cut = -1;
+    for (let i = limit; i > limit / 2; i--) {
+      if (isSpace(text.charCodeAt(i)) && !isSpace(text.charCodeAt(i - 1))) {
+        cut = i;
+        break;
+      }
+    }
+    if (cut < 0) break; // one huge word: tokenise everything
+    const ids = tokenizer.encode(text.slice(0, cut));
+    if (used) {
+      used.chars += cut;
+      used.ids += ids.length;
+    }
+    if (ids.length >= seq + 2) return ids;
+    limit *= 2;
+  }
+  const ids = tokenizer.encode(text);
+  if (used) {
+    used.chars += text.length;
+    used.ids += ids.length;
+  }
+  return ids;
+}
+
+function isSpace(c: number): boolean {
+  // ASCII only: every pre-tokenizer in use treats these as word boundaries.
+  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+}
+
 export class BatchProducer {
   readonly tokenizer: TextTokenizer;
   private readonly sources: RowSource[];
@@ -147,6 +194,8 @@ export class BatchProducer {
   private usableThisEpoch: Array<number | null>;
   readonly stats: DataStats;
   private readonly events: PipelineEvent[] = [];
+  /** Running estimate of characters per token, to size the prefix `encodeForSequence` reads. */
+  private charsPerToken = 4;
 
   private constructor(readonly opts: PipelineOptions, tokenizer: TextTokenizer, sources: RowSource[]) {
     this.tokenizer = tokenizer;
@@ -284,7 +333,9 @@ export class BatchProducer {
       const i = this.pickSource();
       for (;;) {
         const text = await this.nextText(i);
-        const ids = this.tokenizer.encode(text);
+        const used = { chars: 0, ids: 0 };
+        const ids = encodeForSequence(this.tokenizer, text, seq, this.charsPerToken, used);
+        if (used.ids > 0) this.charsPerToken = 0.9 * this.charsPerToken + 0.1 * (used.chars / used.ids);
         const r = packRow(ids, seq, this.tokenizer.padId, vocabSize, tokens, labels, b * seq);
         if (typeof r === 'string') {
           this.stats.skipped[r as keyof SkipCounts]++;

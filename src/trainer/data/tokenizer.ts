@@ -7,7 +7,7 @@
 // (for DeepSeek-V2: a BOS in front, no EOS), pads to `sequence_length` with the pad token and sets
 // the label of every position equal to the pad id to −100.
 import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TrainerError } from '../errors.js';
 
@@ -121,6 +121,8 @@ export interface TokenizerSpec {
   kind: 'auto' | 'byte' | 'hf';
   /** Directory holding tokenizer.json / tokenizer_config.json (the base model directory). */
   dir?: string | undefined;
+  /** An explicit tokenizer.json path (data.tokenizer_path); its tokenizer_config.json sits beside it. */
+  file?: string | undefined;
 }
 
 function readJsonFile(path: string, what: string): Record<string, unknown> {
@@ -148,17 +150,17 @@ function readJsonFile(path: string, what: string): Record<string, unknown> {
 
 /** Loads the tokenizer the spec asks for. Errors name the file and say what to do. */
 export function loadTokenizer(spec: TokenizerSpec): TextTokenizer {
-  const jsonPath = spec.dir !== undefined ? join(spec.dir, 'tokenizer.json') : undefined;
+  const jsonPath = spec.file ?? (spec.dir !== undefined ? join(spec.dir, 'tokenizer.json') : undefined);
   const useHf = spec.kind === 'hf' || (spec.kind === 'auto' && jsonPath !== undefined && existsSync(jsonPath));
   if (!useHf) return new ByteTokenizer();
   if (jsonPath === undefined) {
-    throw new TrainerError('CNM_ERR_TOKENIZER', 'data.tokenizer is "hf" but model.base_path is not set: point model.base_path at a directory with tokenizer.json');
+    throw new TrainerError('CNM_ERR_TOKENIZER', 'a Hugging Face tokenizer was asked for but neither data.tokenizer_path nor model.base_path is set');
   }
   const tj = readJsonFile(jsonPath, 'tokenizer.json');
   if (typeof tj.model !== 'object' || tj.model === null) {
     throw new TrainerError('CNM_ERR_TOKENIZER', `${jsonPath}: no "model" section; this is not a Hugging Face tokenizer.json`);
   }
-  const cfgPath = join(spec.dir!, 'tokenizer_config.json');
+  const cfgPath = join(dirname(jsonPath), 'tokenizer_config.json');
   const tc = existsSync(cfgPath) ? readJsonFile(cfgPath, 'tokenizer_config.json') : {};
   try {
     const t = new HfTokenizer(tj, tc, jsonPath);
