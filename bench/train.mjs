@@ -36,7 +36,9 @@ const STEPS = quick ? 4 : 24; // optimizer steps measured per repetition
 const WARMUP = 1;
 const REPS = quick ? 1 : 6; // interleaved; best of each (the machine is shared)
 
-const arch = tinyArch({ hidden: 256, layers: 3, experts: 16, expertWidth: 256, vocab: 512, heads: 4, seed: 1 });
+// Mid-size (the bench:engine proportions at H=512): a real miner's step is far heavier still, so
+// this is the hard case for the pipeline — its per-batch CPU cost is a larger share here.
+const arch = tinyArch({ hidden: 512, layers: 4, experts: 16, expertWidth: 352, vocab: 512, heads: 8, seed: 1 });
 const seq = 256;
 const batch = 2;
 const engineArch = applyConnitoOverrides(arch, { partialTopk: 1, sequenceLength: seq });

@@ -120,6 +120,17 @@ void float_to_bytes(const float* in, int64_t n, const std::string& dtype, uint8_
   }
 }
 
+TensorBytes to_tensor(const std::string& name, const std::vector<int64_t>& shape, const float* src, int64_t numel,
+                      const std::string& dtype) {
+  TensorBytes t;
+  t.name = name;
+  t.dtype = dtype;
+  t.shape = shape;
+  t.data.resize((size_t)numel * dtype_size(dtype));
+  float_to_bytes(src, numel, dtype, t.data.data());
+  return t;
+}
+
 std::string cpu_model_name() {
   std::ifstream f("/proc/cpuinfo");
   std::string line;
@@ -253,12 +264,30 @@ class EngineImpl {
     micro_steps = 0;
   }
 
-  const ParamSpec& spec_or_throw(const std::string& name) const {
+  size_t index_or_throw(const std::string& name) const {
     auto it = w.index.find(name);
     if (it == w.index.end())
       throw input_error("no tensor named '" + name + "' in this engine (" + std::to_string(w.specs.size()) +
                         " tensors; routed-expert keys exist only for allowed experts)");
-    return w.specs[it->second];
+    return it->second;
+  }
+
+  // Forward of one checked batch, and backward of s·mean loss into the accumulators when
+  // `backward`. No position scored → NaN loss and nothing run.
+  LossResult run_batch(const std::vector<int32_t>& tokens, const std::vector<int32_t>& labels, int64_t batch,
+                       int64_t seq, bool backward) {
+    const int64_t count = CpuModel<float>::count_targets(labels.data(), batch, seq);
+    LossResult r;
+    r.tokens = count;
+    if (count == 0) {
+      r.loss = std::numeric_limits<double>::quiet_NaN();
+      return r;
+    }
+    LossSum ls = model->run(view, tokens.data(), labels.data(), batch, seq, backward,
+                            backward ? scale / (double)count : 0.0);
+    update_memory();
+    r.loss = ls.sum / (double)count;
+    return r;
   }
 };
 
@@ -343,11 +372,7 @@ std::vector<TensorBytes> Engine::export_weights(const ExportFilter& f) {
     throw input_error("exportWeights: dtype '" + f.dtype + "' is not supported (expected float32, float16 or bfloat16)");
   std::vector<size_t> idx;
   if (f.has_names) {
-    for (const std::string& n : f.names) {
-      const ParamSpec& s = E.spec_or_throw(n);
-      (void)s;
-      idx.push_back(E.w.index.at(n));
-    }
+    for (const std::string& n : f.names) idx.push_back(E.index_or_throw(n));
   } else {
     for (size_t i = 0; i < E.w.specs.size(); i++) idx.push_back(i);
   }
@@ -355,13 +380,7 @@ std::vector<TensorBytes> Engine::export_weights(const ExportFilter& f) {
   for (size_t i : idx) {
     const ParamSpec& s = E.w.specs[i];
     if (f.trainable_only && !s.trainable) continue;
-    TensorBytes t;
-    t.name = s.name;
-    t.dtype = f.dtype;
-    t.shape = s.shape;
-    t.data.resize((size_t)s.numel * dtype_size(f.dtype));
-    float_to_bytes(E.w.data(i), s.numel, f.dtype, t.data.data());
-    out.push_back(std::move(t));
+    out.push_back(to_tensor(s.name, s.shape, E.w.data(i), s.numel, f.dtype));
   }
   return out;
 }
@@ -373,17 +392,7 @@ LossResult Engine::train_step(const std::vector<int32_t>& tokens, const std::vec
   EngineImpl& E = *impl_;
   E.use_threads();
   E.micro_steps++;
-  const int64_t count = CpuModel<float>::count_targets(labels.data(), batch, seq);
-  LossResult r;
-  r.tokens = count;
-  if (count == 0) {
-    r.loss = std::numeric_limits<double>::quiet_NaN();
-    return r;
-  }
-  LossSum ls = E.model->run(E.view, tokens.data(), labels.data(), batch, seq, true, E.scale / (double)count);
-  E.update_memory();
-  r.loss = ls.sum / (double)count;
-  return r;
+  return E.run_batch(tokens, labels, batch, seq, true);
 }
 
 LossResult Engine::eval_loss(const std::vector<int32_t>& tokens, const std::vector<int32_t>& labels, int64_t batch,
@@ -392,17 +401,7 @@ LossResult Engine::eval_loss(const std::vector<int32_t>& tokens, const std::vect
   std::lock_guard<std::mutex> lock(mu_);
   EngineImpl& E = *impl_;
   E.use_threads();
-  const int64_t count = CpuModel<float>::count_targets(labels.data(), batch, seq);
-  LossResult r;
-  r.tokens = count;
-  if (count == 0) {
-    r.loss = std::numeric_limits<double>::quiet_NaN();
-    return r;
-  }
-  LossSum ls = E.model->run(E.view, tokens.data(), labels.data(), batch, seq, false, 0.0);
-  E.update_memory();
-  r.loss = ls.sum / (double)count;
-  return r;
+  return E.run_batch(tokens, labels, batch, seq, false);
 }
 
 OptStepResult Engine::optimizer_step(int64_t accumulation_steps) {
@@ -519,13 +518,7 @@ std::vector<TensorBytes> Engine::export_gradients(int64_t accumulation_steps) {
     std::vector<float> tmp((size_t)s.numel);
     const float* gr = E.g.data(k);
     for (int64_t i = 0; i < s.numel; i++) tmp[i] = gr[i] * inv;
-    TensorBytes t;
-    t.name = s.name;
-    t.dtype = "float32";
-    t.shape = s.shape;
-    t.data.resize(tmp.size() * 4);
-    std::memcpy(t.data.data(), tmp.data(), t.data.size());
-    out.push_back(std::move(t));
+    out.push_back(to_tensor(s.name, s.shape, tmp.data(), s.numel, "float32"));
   }
   return out;
 }
@@ -539,15 +532,8 @@ OptimizerState Engine::export_optimizer_state() {
   s.good_steps = E.good_steps;
   for (size_t k = 0; k < E.trainable.size(); k++) {
     const ParamSpec& sp = E.m.specs[k];
-    for (int which = 0; which < 2; which++) {
-      TensorBytes t;
-      t.name = sp.name + (which == 0 ? ".exp_avg" : ".exp_avg_sq");
-      t.dtype = "float32";
-      t.shape = sp.shape;
-      t.data.resize((size_t)sp.numel * 4);
-      std::memcpy(t.data.data(), which == 0 ? E.m.data(k) : E.v.data(k), t.data.size());
-      s.tensors.push_back(std::move(t));
-    }
+    s.tensors.push_back(to_tensor(sp.name + ".exp_avg", sp.shape, E.m.data(k), sp.numel, "float32"));
+    s.tensors.push_back(to_tensor(sp.name + ".exp_avg_sq", sp.shape, E.v.data(k), sp.numel, "float32"));
   }
   return s;
 }

@@ -186,6 +186,28 @@ static inline T* grow(std::vector<T>& v, int64_t n) {
   return v.data();
 }
 
+// SwiGLU MLP on M rows of width H: gu = in·W_guᵀ ([gate | up], kept for backward),
+// out = (silu(gate)·up)·W_downᵀ. `act` is scratch.
+template <typename T>
+static void swiglu_mlp_forward(int64_t M, int64_t H, int64_t W, const T* in, const T* w_gu, const T* w_down, T* gu,
+                               std::vector<T>& act, T* out) {
+  gemm(false, true, M, 2 * W, H, T(1), in, H, w_gu, H, T(0), gu, 2 * W);
+  T* a = grow(act, M * W);
+  swiglu_forward(gu, a, M, W);
+  gemm(false, true, M, H, W, T(1), a, W, w_down, W, T(0), out, H);
+}
+
+// Input gradient of swiglu_mlp_forward: din = beta·din + ∂/∂in. `da` and `dgu` are scratch.
+template <typename T>
+static void swiglu_mlp_backward_input(int64_t M, int64_t H, int64_t W, const T* dout, const T* gu, const T* w_gu,
+                                      const T* w_down, std::vector<T>& da, std::vector<T>& dgu, T beta, T* din) {
+  T* d_act = grow(da, M * W);
+  gemm(false, false, M, W, H, T(1), dout, H, w_down, W, T(0), d_act, W);
+  T* d_gu = grow(dgu, M * 2 * W);
+  swiglu_backward(d_act, gu, d_gu, M, W);
+  gemm(false, false, M, H, 2 * W, T(1), d_gu, 2 * W, w_gu, H, beta, din, H);
+}
+
 template <typename T>
 void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T* out, LayerActs<T>& a) {
   const int64_t N = N_, H = c_.hidden_size, nH = c_.num_attention_heads;
@@ -243,10 +265,7 @@ void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T*
     const int64_t Id = c_.intermediate_size;
     a.gu.resize((size_t)(N * 2 * Id));
     ps.next("f.dense");
-    gemm(false, true, N, 2 * Id, H, T(1), hn2, H, w.mlp_gu, H, T(0), a.gu.data(), 2 * Id);
-    T* act = grow(tmp_a_, N * Id);
-    swiglu_forward(a.gu.data(), act, N, Id);
-    gemm(false, true, N, H, Id, T(1), act, Id, w.mlp_down, Id, T(0), out, H);
+    swiglu_mlp_forward(N, H, Id, hn2, w.mlp_gu, w.mlp_down, a.gu.data(), tmp_a_, out);
   } else {
     const int64_t E = c_.n_routed_experts, K = c_.num_experts_per_tok, I = c_.moe_intermediate_size;
     T* logits = grow(tmp_c_, N * E);
@@ -258,10 +277,7 @@ void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T*
       const int64_t Sh = I * c_.n_shared_experts;
       a.sh_gu.resize((size_t)(N * 2 * Sh));
       ps.next("f.shared");
-      gemm(false, true, N, 2 * Sh, H, T(1), hn2, H, w.sh_gu, H, T(0), a.sh_gu.data(), 2 * Sh);
-      T* act = grow(tmp_a_, N * Sh);
-      swiglu_forward(a.sh_gu.data(), act, N, Sh);
-      gemm(false, true, N, H, Sh, T(1), act, Sh, w.sh_down, Sh, T(0), out, H);
+      swiglu_mlp_forward(N, H, Sh, hn2, w.sh_gu, w.sh_down, a.sh_gu.data(), tmp_a_, out);
     } else {
       std::fill(out, out + N * H, T(0));
     }
@@ -277,11 +293,8 @@ void CpuModel<T>::layer_forward(int64_t l, const LayerView<T>& w, const T* x, T*
       T* xe = grow(xe_, ne * H);
       for (int64_t r = 0; r < ne; r++) std::memcpy(xe + r * H, hn2 + (slots[r] / K) * H, sizeof(T) * H);
       a.ex_gu[e].resize((size_t)(ne * 2 * I));
-      gemm(false, true, ne, 2 * I, H, T(1), xe, H, w.ex_gu[e], H, T(0), a.ex_gu[e].data(), 2 * I);
-      T* act = grow(tmp_a_, ne * I);
-      swiglu_forward(a.ex_gu[e].data(), act, ne, I);
       T* ye = grow(ye_, ne * H);
-      gemm(false, true, ne, H, I, T(1), act, I, w.ex_down[e], I, T(0), ye, H);
+      swiglu_mlp_forward(ne, H, I, xe, w.ex_gu[e], w.ex_down[e], a.ex_gu[e].data(), tmp_a_, ye);
       const Routing& rt = a.routing;
 #pragma omp parallel for schedule(static) if (ne * H > 65536)
       for (int64_t r = 0; r < ne; r++) {
@@ -364,21 +377,13 @@ void CpuModel<T>::layer_backward(int64_t l, const LayerView<T>& w, const T* x, L
     gemm(false, false, N, H, E, T(1), dlogits, E, w.router, H, T(1), dhn, H);
     if (w.sh_gu) {
       const int64_t Sh = I * c_.n_shared_experts;
-      T* da = grow(tmp_a_, N * Sh);
       ps.next("b.shared");
-      gemm(false, false, N, Sh, H, T(1), dx, H, w.sh_down, Sh, T(0), da, Sh);
-      T* dgu = grow(dgu_, N * 2 * Sh);
-      swiglu_backward(da, a.sh_gu.data(), dgu, N, Sh);
-      gemm(false, false, N, H, 2 * Sh, T(1), dgu, 2 * Sh, w.sh_gu, H, T(1), dhn, H);
+      swiglu_mlp_backward_input(N, H, Sh, dx, a.sh_gu.data(), w.sh_gu, w.sh_down, tmp_a_, dgu_, T(1), dhn);
     }
   } else {
     if (!need_input_grad) return;
     const int64_t Id = c_.intermediate_size;
-    T* da = grow(tmp_a_, N * Id);
-    gemm(false, false, N, Id, H, T(1), dx, H, w.mlp_down, Id, T(0), da, Id);
-    T* dgu = grow(dgu_, N * 2 * Id);
-    swiglu_backward(da, a.gu.data(), dgu, N, Id);
-    gemm(false, false, N, H, 2 * Id, T(1), dgu, 2 * Id, w.mlp_gu, H, T(0), dhn, H);
+    swiglu_mlp_backward_input(N, H, Id, dx, a.gu.data(), w.mlp_gu, w.mlp_down, tmp_a_, dgu_, T(0), dhn);
   }
 
   // dx2 = dout + RMSNorm'(dhn2)

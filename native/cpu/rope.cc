@@ -30,9 +30,12 @@ void rope_tables(const std::vector<double>& inv_freq, double attention_factor, i
   }
 }
 
-template <typename T>
-void rope_forward(T* x, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64_t hs, int64_t off, int64_t d,
-                  const T* cos_t, const T* sin_t) {
+namespace {
+
+// kBackward rotates by −θ, the transpose of the forward rotation.
+template <bool kBackward, typename T>
+void rope_rotate(T* x, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64_t hs, int64_t off, int64_t d,
+                 const T* cos_t, const T* sin_t) {
   const int64_t half = d / 2;
 #pragma omp parallel for schedule(static) if (N > 16)
   for (int64_t n = 0; n < N; n++) {
@@ -43,31 +46,30 @@ void rope_forward(T* x, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64
       T* p = x + n * ld + h * hs + off;
       for (int64_t i = 0; i < half; i++) {
         T a = p[2 * i], b = p[2 * i + 1];
-        p[2 * i] = a * c[i] - b * s[i];
-        p[2 * i + 1] = a * s[i] + b * c[i];
+        if (kBackward) {
+          p[2 * i] = a * c[i] + b * s[i];
+          p[2 * i + 1] = -a * s[i] + b * c[i];
+        } else {
+          p[2 * i] = a * c[i] - b * s[i];
+          p[2 * i + 1] = a * s[i] + b * c[i];
+        }
       }
     }
   }
 }
 
+}  // namespace
+
+template <typename T>
+void rope_forward(T* x, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64_t hs, int64_t off, int64_t d,
+                  const T* cos_t, const T* sin_t) {
+  rope_rotate<false>(x, N, seq, heads, ld, hs, off, d, cos_t, sin_t);
+}
+
 template <typename T>
 void rope_backward(T* dx, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64_t hs, int64_t off, int64_t d,
                    const T* cos_t, const T* sin_t) {
-  const int64_t half = d / 2;
-#pragma omp parallel for schedule(static) if (N > 16)
-  for (int64_t n = 0; n < N; n++) {
-    const int64_t t = n % seq;
-    const T* c = cos_t + t * half;
-    const T* s = sin_t + t * half;
-    for (int64_t h = 0; h < heads; h++) {
-      T* p = dx + n * ld + h * hs + off;
-      for (int64_t i = 0; i < half; i++) {
-        T da = p[2 * i], db = p[2 * i + 1];
-        p[2 * i] = da * c[i] + db * s[i];
-        p[2 * i + 1] = -da * s[i] + db * c[i];
-      }
-    }
-  }
+  rope_rotate<true>(dx, N, seq, heads, ld, hs, off, d, cos_t, sin_t);
 }
 
 template void rope_tables<float>(const std::vector<double>&, double, int64_t, std::vector<float>&,

@@ -29,26 +29,27 @@ __global__ void rope_kernel(float* x, int64_t N, int64_t seq, int64_t heads, int
   }
 }
 
-}  // namespace
-
-std::string rope_forward(float* x, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64_t hs, int64_t off,
-                         int64_t d, const float* cos_t, const float* sin_t, void* stream) {
+template <bool kBackward>
+std::string launch_rope(float* x, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64_t hs, int64_t off,
+                        int64_t d, const float* cos_t, const float* sin_t, void* stream) {
   const int64_t total = N * heads * (d / 2);
   if (total <= 0) return "";
-  rope_kernel<false><<<blocks_for(total, 256), 256, 0, as_stream(stream)>>>(x, N, seq, heads, ld, hs, off, d / 2,
-                                                                            cos_t, sin_t);
+  rope_kernel<kBackward><<<blocks_for(total, 256), 256, 0, as_stream(stream)>>>(x, N, seq, heads, ld, hs, off, d / 2,
+                                                                                cos_t, sin_t);
   CNM_CUDA_LAUNCHED();
   return "";
 }
 
+}  // namespace
+
+std::string rope_forward(float* x, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64_t hs, int64_t off,
+                         int64_t d, const float* cos_t, const float* sin_t, void* stream) {
+  return launch_rope<false>(x, N, seq, heads, ld, hs, off, d, cos_t, sin_t, stream);
+}
+
 std::string rope_backward(float* dx, int64_t N, int64_t seq, int64_t heads, int64_t ld, int64_t hs, int64_t off,
                           int64_t d, const float* cos_t, const float* sin_t, void* stream) {
-  const int64_t total = N * heads * (d / 2);
-  if (total <= 0) return "";
-  rope_kernel<true><<<blocks_for(total, 256), 256, 0, as_stream(stream)>>>(dx, N, seq, heads, ld, hs, off, d / 2,
-                                                                           cos_t, sin_t);
-  CNM_CUDA_LAUNCHED();
-  return "";
+  return launch_rope<true>(dx, N, seq, heads, ld, hs, off, d, cos_t, sin_t, stream);
 }
 
 }  // namespace cuda

@@ -77,6 +77,10 @@ const SIGNED_EXTENSIONS = {
 
 const KEYS_PAGE = 1000;
 
+type ApiAt = Awaited<ReturnType<ApiPromise['at']>>;
+
+const closedError = (): ChainError => new ChainError('CNM_ERR_CHAIN_CLOSED', 'the chain client is closed');
+
 // One extrinsic in flight per hotkey in this process (several clients may share a wallet).
 const walletLocks = new Map<string, Promise<unknown>>();
 
@@ -297,7 +301,7 @@ export class ChainClient {
   // --- connection ---------------------------------------------------------------------------------
 
   #apiNow(): Promise<ApiPromise> {
-    if (this.#closed) return Promise.reject(new ChainError('CNM_ERR_CHAIN_CLOSED', 'the chain client is closed'));
+    if (this.#closed) return Promise.reject(closedError());
     if (this.#api !== null && this.#api.isConnected) return Promise.resolve(this.#api);
     return this.#connect();
   }
@@ -306,11 +310,11 @@ export class ChainClient {
     if (this.#connecting !== null) return this.#connecting;
     const p = (async () => {
       for (let attempt = 0; ; attempt++) {
-        if (this.#closed) throw new ChainError('CNM_ERR_CHAIN_CLOSED', 'the chain client is closed');
+        if (this.#closed) throw closedError();
         try {
           return await this.#open();
         } catch (e) {
-          if (this.#closed) throw new ChainError('CNM_ERR_CHAIN_CLOSED', 'the chain client is closed');
+          if (this.#closed) throw closedError();
           const delay = Math.min(this.#o.maxReconnectDelayMs, this.#o.reconnectDelayMs * 2 ** Math.min(attempt, 16));
           this.#log?.warn({ url: this.url, attempt: attempt + 1, retry_ms: delay, err: rpcErrorText(e) }, 'chain connection failed');
           await sleep(delay);
@@ -338,7 +342,7 @@ export class ChainClient {
     try {
       await provider.connect();
       await within(Promise.race([api.isReadyOrError, lost]), Date.now() + this.#o.connectTimeoutMs, 'api ready');
-      if (this.#closed) throw new ChainError('CNM_ERR_CHAIN_CLOSED', 'the chain client is closed');
+      if (this.#closed) throw closedError();
       const key = `${api.genesisHash.toHex()}-${api.runtimeVersion.specVersion.toString()}`;
       this.#metadata[key] ??= api.runtimeMetadata.toHex();
       await within(
@@ -353,7 +357,7 @@ export class ChainClient {
     if (this.#closed) {
       // close() ran while this connection was being set up: do not leave a socket behind.
       await api.disconnect().catch(() => undefined);
-      throw new ChainError('CNM_ERR_CHAIN_CLOSED', 'the chain client is closed');
+      throw closedError();
     }
     provider.on('disconnected', () => this.#onDisconnected(api));
     this.#api = api;
@@ -492,7 +496,7 @@ export class ChainClient {
   }
 
   /** The decorated API at `block` (pinned to the head's hash when absent), with that block's number and hash. */
-  async #at(api: ApiPromise, block: number | undefined): Promise<{ at: Awaited<ReturnType<ApiPromise['at']>>; number: number; hash: string }> {
+  async #at(api: ApiPromise, block: number | undefined): Promise<{ at: ApiAt; number: number; hash: string }> {
     let hash: string;
     let number: number;
     if (block === undefined) {
@@ -510,6 +514,16 @@ export class ChainClient {
     }
     try {
       return { at: await api.at(hash), number, hash };
+    } catch (e) {
+      throw this.#historical(e, number);
+    }
+  }
+
+  /** `read` against the state at `block` (default: head); pruned state becomes CNM_ERR_CHAIN_BLOCK_UNAVAILABLE. */
+  async #readAt<T>(api: ApiPromise, block: number | undefined, read: (at: ApiAt) => Promise<T>): Promise<{ value: T; number: number; hash: string }> {
+    const { at, number, hash } = await this.#at(api, block);
+    try {
+      return { value: await read(at), number, hash };
     } catch (e) {
       throw this.#historical(e, number);
     }
@@ -562,24 +576,21 @@ export class ChainClient {
     return this.#call(
       'allCommitments',
       async (api) => {
-        const { at, number, hash } = await this.#at(api, opts.block);
-        const entry = at.query.commitments!.commitmentOf!;
-        const commitments: CommitmentRecord[] = [];
-        try {
+        const { value: commitments, number, hash } = await this.#readAt(api, opts.block, async (at) => {
+          const entry = at.query.commitments!.commitmentOf!;
+          const out: CommitmentRecord[] = [];
           let startKey: string | undefined;
           for (;;) {
             const page = await entry.entriesPaged({ args: [this.netuid], pageSize: KEYS_PAGE, ...(startKey ? { startKey } : {}) });
             for (const [key, value] of page) {
               const hotkey = key.args[1]!.toString();
               const rec = registrationRecord(hotkey, value as Option<RegistrationLike>);
-              if (rec !== null) commitments.push(rec);
+              if (rec !== null) out.push(rec);
             }
-            if (page.length < KEYS_PAGE) break;
+            if (page.length < KEYS_PAGE) return out;
             startKey = page[page.length - 1]![0].toHex();
           }
-        } catch (e) {
-          throw this.#historical(e, number);
-        }
+        });
         return { block: number, blockHash: hash, commitments };
       },
       opts.timeoutMs,
@@ -590,13 +601,8 @@ export class ChainClient {
   commitment(opts: { hotkey?: string; block?: number } = {}): Promise<CommitmentRecord | null> {
     const hotkey = this.#hotkeyOr(opts.hotkey, 'commitment');
     return this.#call('commitment', async (api) => {
-      const { at, number } = await this.#at(api, opts.block);
-      try {
-        const v = await at.query.commitments!.commitmentOf!(this.netuid, hotkey);
-        return registrationRecord(hotkey, v as Option<RegistrationLike>);
-      } catch (e) {
-        throw this.#historical(e, number);
-      }
+      const { value } = await this.#readAt(api, opts.block, (at) => at.query.commitments!.commitmentOf!(this.netuid, hotkey));
+      return registrationRecord(hotkey, value as Option<RegistrationLike>);
     });
   }
 
@@ -605,13 +611,9 @@ export class ChainClient {
     return this.#call(
       'metagraph',
       async (api) => {
-        const { at, number, hash } = await this.#at(api, opts.block);
-        let raw: unknown;
-        try {
-          raw = await at.call.neuronInfoRuntimeApi!.getNeuronsLite!(this.netuid);
-        } catch (e) {
-          throw this.#historical(e, number);
-        }
+        const { value: raw, number, hash } = await this.#readAt(api, opts.block, (at) =>
+          at.call.neuronInfoRuntimeApi!.getNeuronsLite!(this.netuid),
+        );
         const neurons: Neuron[] = [];
         for (const n of raw as unknown as NeuronLiteLike[]) {
           const uid = n.uid.toNumber();
@@ -637,10 +639,8 @@ export class ChainClient {
   uid(opts: { hotkey?: string; block?: number } = {}): Promise<number | null> {
     const hotkey = this.#hotkeyOr(opts.hotkey, 'uid');
     return this.#call('uid', async (api) => {
-      const { at, number } = await this.#at(api, opts.block);
-      const o = (await at.query.subtensorModule!.uids!(this.netuid, hotkey).catch((e: unknown) => {
-        throw this.#historical(e, number);
-      })) as Option<Codec & { toNumber(): number }>;
+      const { value } = await this.#readAt(api, opts.block, (at) => at.query.subtensorModule!.uids!(this.netuid, hotkey));
+      const o = value as Option<Codec & { toNumber(): number }>;
       return o.isSome ? o.unwrap().toNumber() : null;
     });
   }
@@ -653,10 +653,8 @@ export class ChainClient {
   axon(opts: { hotkey?: string; block?: number } = {}): Promise<AxonInfo | null> {
     const hotkey = this.#hotkeyOr(opts.hotkey, 'axon');
     return this.#call('axon', async (api) => {
-      const { at, number } = await this.#at(api, opts.block);
-      const o = (await at.query.subtensorModule!.axons!(this.netuid, hotkey).catch((e: unknown) => {
-        throw this.#historical(e, number);
-      })) as Option<Codec & AxonCodec>;
+      const { value } = await this.#readAt(api, opts.block, (at) => at.query.subtensorModule!.axons!(this.netuid, hotkey));
+      const o = value as Option<Codec & AxonCodec>;
       return o.isSome ? publicAxon(axonFrom(o.unwrap())) : null;
     });
   }

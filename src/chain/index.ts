@@ -25,22 +25,7 @@
 // not_registered, rate_limited, invalid, dispatch, dropped, timeout). Writes are one at a time per hotkey.
 // Metrics: pass a ChainMetricsSink (rpcError, commitLatency, reconnect, head, headStall).
 export { ChainClient, type ChainClientOptions } from './client.js';
-export {
-  CONNITO_NETUID,
-  isAxonServed,
-  neuronByHotkey,
-  type AxonInfo,
-  type ChainMetricsSink,
-  type CommitmentRecord,
-  type CommitmentSnapshot,
-  type HeadInfo,
-  type Metagraph,
-  type Neuron,
-  type ServeAxonResult,
-  type StallEvent,
-  type TxInclusion,
-  type TxOptions,
-} from './types.js';
+export * from './types.js';
 export {
   decodeCommitment,
   decodeCommitments,

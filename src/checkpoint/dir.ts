@@ -190,6 +190,24 @@ function exists(e: unknown): boolean {
   return (e as NodeJS.ErrnoException).code !== 'ENOENT';
 }
 
+/** Entries of `dir`; a missing directory has none. */
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if (!exists(e)) return [];
+    throw e;
+  }
+}
+
+/**
+ * `<prefix><name>.<pid>.<random>`: a sibling directory owned by this process while it moves
+ * `name` around; cleanupCheckpointDir reads the pid back to tell a dead owner's leftovers.
+ */
+function sideName(prefix: string, name: string): string {
+  return `${prefix}${name}.${process.pid}.${randomBytes(4).toString('hex')}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writing.
 
@@ -268,7 +286,7 @@ export class PendingCheckpoint {
     try {
       await stat(final);
       // Same name written again (a restarted trainer): move the old one aside, then swap.
-      old = join(this.parent, `${OLD_PREFIX}${this.name}.${process.pid}.${randomBytes(4).toString('hex')}`);
+      old = join(this.parent, sideName(OLD_PREFIX, this.name));
       await rename(final, old);
     } catch (e) {
       if (exists(e)) throw e;
@@ -318,7 +336,7 @@ export async function beginCheckpoint(parent: string, name: string): Promise<Pen
   await rm(tmp, { recursive: true, force: true });
   // The temp directory appears with its owner file already inside (staged under a pid-named name and
   // renamed), so a concurrent clean-up never sees an ownerless `.tmp_` of a live writer.
-  const staging = join(parent, `${NEW_PREFIX}${name}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const staging = join(parent, sideName(NEW_PREFIX, name));
   await mkdir(staging);
   await writeFileSynced(join(staging, WRITER_FILE), JSON.stringify(await me()));
   try {
@@ -412,13 +430,7 @@ export async function readCheckpoint(dirPath: string, opts: { verifyHashes?: boo
 
 /** Complete checkpoints in `dir`, newest first (ties: name order). Missing dir → []. */
 export async function listCheckpoints(dir: string): Promise<CheckpointEntry[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    if (!exists(e)) return [];
-    throw e;
-  }
+  const names = await readdirOrEmpty(dir);
   const out: CheckpointEntry[] = [];
   for (const n of names.sort()) {
     if (!parseCheckpointName(n)) continue;
@@ -533,7 +545,7 @@ export async function pruneCheckpoints(dir: string, keep: number): Promise<strin
   for (const c of all.slice(Math.max(1, Math.floor(keep)))) {
     // Skip pinned ones up front so a reader is not even briefly left without its directory.
     if ((await livePins(dir, c.name)).length > 0) continue;
-    const aside = join(dir, `${DEL_PREFIX}${c.name}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    const aside = join(dir, sideName(DEL_PREFIX, c.name));
     try {
       await rename(c.path, aside);
     } catch (e) {
@@ -556,13 +568,7 @@ export async function pruneCheckpoints(dir: string, keep: number): Promise<strin
  * dead pruners, and pins of dead readers. Returns what was removed.
  */
 export async function cleanupCheckpointDir(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    if (!exists(e)) return [];
-    throw e;
-  }
+  const names = await readdirOrEmpty(dir);
   const removed: string[] = [];
   for (const n of names) {
     const p = join(dir, n);

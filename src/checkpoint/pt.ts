@@ -304,25 +304,16 @@ export function stateDictPickle(entries: ReadonlyArray<readonly [string, TensorI
   const w = (b: Buffer | number[]): void => {
     out.push(Buffer.isBuffer(b) ? b : Buffer.from(b));
   };
-  const put = (): void => {
-    const i = memoNext++;
-    if (i < 256) w([0x71, i]);
-    else {
-      const b = Buffer.alloc(5);
-      b[0] = 0x72;
-      b.writeUInt32LE(i, 1);
-      w(b);
-    }
+  // A memo opcode with a 1-byte index (BINPUT/BINGET) or a 4-byte one (LONG_BINPUT/LONG_BINGET).
+  const memoOp = (short: number, long: number, i: number): void => {
+    if (i < 256) return w([short, i]);
+    const b = Buffer.alloc(5);
+    b[0] = long;
+    b.writeUInt32LE(i, 1);
+    w(b);
   };
-  const get = (i: number): void => {
-    if (i < 256) w([0x68, i]);
-    else {
-      const b = Buffer.alloc(5);
-      b[0] = 0x6a;
-      b.writeUInt32LE(i, 1);
-      w(b);
-    }
-  };
+  const put = (): void => memoOp(0x71, 0x72, memoNext++);
+  const get = (i: number): void => memoOp(0x68, 0x6a, i);
   const memoised = (id: string, emit: () => void): void => {
     const i = memo.get(id);
     if (i !== undefined) return get(i);

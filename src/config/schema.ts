@@ -27,6 +27,7 @@ const posInt = () => z.number().int().positive();
 const nonNegInt = () => z.number().int().nonnegative();
 const port = () => z.number().int().min(1).max(65535);
 const path = () => z.string().min(1);
+const precision = () => z.enum(['fp16-mixed', 'bf16-mixed', 'fp32']);
 
 const network = z
   .string()
@@ -75,8 +76,7 @@ const model = z
     foundation: z.boolean().default(true).describe('Reference field (foundation model run).'),
     torch_compile: z.boolean().default(false).describe('Reference field; unused by connito-miner.'),
     attn_implementation: z.string().min(1).default('sdpa').describe('Reference field; unused by connito-miner.'),
-    precision: z
-      .enum(['fp16-mixed', 'bf16-mixed', 'fp32'])
+    precision: precision()
       .default('fp16-mixed')
       .describe('Reference field; connito-miner reads trainer.precision.'),
     device: z.string().min(1).default('cuda').describe('Reference field; connito-miner reads trainer.backend.'),
@@ -213,7 +213,7 @@ const trainer = z
   .object({
     entry: path().nullable().default(null).describe('Trainer entry module; null = the bundled dist/trainer/main.js.'),
     backend: z.enum(['auto', 'cpu', 'cuda']).default('auto').describe('Training backend: auto = CUDA when available, else CPU.'),
-    precision: z.enum(['fp16-mixed', 'bf16-mixed', 'fp32']).default('fp16-mixed').describe('Compute precision.'),
+    precision: precision().default('fp16-mixed').describe('Compute precision.'),
     threads: nonNegInt().default(0).describe('CPU threads of the engine; 0 = all cores.'),
     recompute: z.boolean().default(false).describe('Recompute each layer\'s activations in backward (gradient checkpointing): less memory, about a third more time.'),
     heartbeat_interval_sec: z.number().positive().default(5).describe('Trainer heartbeat period.'),
@@ -236,10 +236,11 @@ const sourceCommon = {
   path: path().describe('File or directory (directories: every matching file inside, sorted).'),
   weight: z.number().positive().default(1).describe('Mixing weight (normalised over all sources).'),
 };
+const textColumn = () => z.string().min(1).default('text');
 const dataSource = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text'), ...sourceCommon }),
-  z.object({ type: z.literal('jsonl'), ...sourceCommon, text_column: z.string().min(1).default('text') }),
-  z.object({ type: z.literal('parquet'), ...sourceCommon, text_column: z.string().min(1).default('text') }),
+  z.object({ type: z.literal('jsonl'), ...sourceCommon, text_column: textColumn() }),
+  z.object({ type: z.literal('parquet'), ...sourceCommon, text_column: textColumn() }),
   z.object({ type: z.literal('synthetic'), weight: sourceCommon.weight, seed: nonNegInt().default(0) }),
 ]);
 

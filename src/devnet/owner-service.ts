@@ -15,9 +15,27 @@ export interface OwnerServiceOptions {
   logger?: Logger;
 }
 
-export function buildOwnerService(o: OwnerServiceOptions): FastifyInstance {
+/** Fault injection for tests: the next `count` requests are answered with `status`. */
+export interface OwnerServiceFaults {
+  failNext(count: number, status?: number): void;
+  /** Requests served so far, by path. */
+  requests(): ReadonlyMap<string, number>;
+}
+
+export function buildOwnerService(o: OwnerServiceOptions): FastifyInstance & { faults: OwnerServiceFaults } {
   const app = Fastify({ ...(o.logger ? { loggerInstance: o.logger.child({ component: 'owner-service' }) } : {}), logController: new LogController({ disableRequestLogging: true }) });
   const s = o.schedule;
+  let fail = { count: 0, status: 500 };
+  const seen = new Map<string, number>();
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    seen.set(path, (seen.get(path) ?? 0) + 1);
+    if (fail.count > 0) {
+      fail.count -= 1;
+      return reply.code(fail.status).send({ detail: 'injected failure (devnet fault)' });
+    }
+    return undefined;
+  });
   const head = (): number => {
     const b = o.head();
     // The reference raises RuntimeError for a negative block: a 500.
@@ -35,12 +53,19 @@ export function buildOwnerService(o: OwnerServiceOptions): FastifyInstance {
   app.get('/previous_phase_blocks', async () => previousPhaseRanges(s, head()));
   app.get('/get_validator_whitelist', async () => o.whitelist());
   app.get('/get_init_peer_id', async () => o.initPeers ?? []);
-  return app as unknown as FastifyInstance;
+  const faults: OwnerServiceFaults = {
+    failNext: (count, status = 500) => {
+      fail = { count, status };
+    },
+    requests: () => seen,
+  };
+  return Object.assign(app as unknown as FastifyInstance, { faults });
 }
 
 export interface OwnerService {
   url: string;
   app: FastifyInstance;
+  faults: OwnerServiceFaults;
   close(): Promise<void>;
 }
 
@@ -48,5 +73,5 @@ export async function startOwnerService(o: OwnerServiceOptions & { host?: string
   const app = buildOwnerService(o);
   await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 0 });
   const addr = app.server.address() as AddressInfo;
-  return { url: `http://${addr.address}:${addr.port}`, app, close: () => app.close() };
+  return { url: `http://${addr.address}:${addr.port}`, app, faults: app.faults, close: () => app.close() };
 }

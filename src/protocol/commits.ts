@@ -224,44 +224,57 @@ function readFields<K extends string>(
   return out;
 }
 
-/** Reads any commitment as `SignedModelHashChainCommit` (`{m}`, other keys ignored). */
-export function decodeSignatureCommit(raw: string | Uint8Array): CommitDecodeResult<SignedModelHashCommit> {
+/** parseObject + readFields, then `build` from the fields; the first problem is the error. */
+function decodeFields<K extends string, T>(
+  raw: string | Uint8Array,
+  ints: ReadonlyArray<readonly [K, number | null]>,
+  strs: readonly K[],
+  build: (f: Record<K, number | string | null>) => T,
+): CommitDecodeResult<T> {
   const o = parseObject(raw);
   if (typeof o === 'string') return fail(o);
-  const f = readFields(o, [], ['m']);
+  const f = readFields(o, ints, strs);
   if (typeof f === 'string') return fail(f);
-  return { ok: true, value: { m: f.m as string | null } };
+  return { ok: true, value: build(f) };
+}
+
+/** HEAD's Hugging Face fields `r`/`rv`: present on the value only when set. */
+function withRepo<T extends { r?: string | null; rv?: string | null }>(value: T, f: Record<'r' | 'rv', number | string | null>): T {
+  if (f.r !== null) value.r = f.r as string;
+  if (f.rv !== null) value.rv = f.rv as string;
+  return value;
+}
+
+/** Reads any commitment as `SignedModelHashChainCommit` (`{m}`, other keys ignored). */
+export function decodeSignatureCommit(raw: string | Uint8Array): CommitDecodeResult<SignedModelHashCommit> {
+  return decodeFields(raw, [], ['m'], (f) => ({ m: f.m as string | null }));
 }
 
 /** `MinerChainCommit`; cbf3c65 defaults `v` and `i` to 0 (`head: true` → null, as at HEAD). */
 export function decodeMinerCommit(raw: string | Uint8Array, opts: { head?: boolean } = {}): CommitDecodeResult<MinerCommit> {
-  const o = parseObject(raw);
-  if (typeof o === 'string') return fail(o);
   const d = opts.head ? null : 0;
-  const f = readFields(o, [['b', null], ['e', null], ['v', d], ['i', d]], ['m', 'h', 'r', 'rv']);
-  if (typeof f === 'string') return fail(f);
-  const value: MinerCommit = {
-    b: f.b as number | null, e: f.e as number | null, m: f.m as string | null, h: f.h as string | null,
-    v: f.v as number | null, i: f.i as number | null,
-  };
-  if (f.r !== null) value.r = f.r as string;
-  if (f.rv !== null) value.rv = f.rv as string;
-  return { ok: true, value };
+  return decodeFields(raw, [['b', null], ['e', null], ['v', d], ['i', d]], ['m', 'h', 'r', 'rv'], (f) =>
+    withRepo<MinerCommit>(
+      {
+        b: f.b as number | null, e: f.e as number | null, m: f.m as string | null, h: f.h as string | null,
+        v: f.v as number | null, i: f.i as number | null,
+      },
+      f,
+    ),
+  );
 }
 
 /** `ValidatorChainCommit` (all fields default null; HEAD readers map a missing `s` to 0 themselves). */
 export function decodeValidatorCommit(raw: string | Uint8Array): CommitDecodeResult<ValidatorCommit> {
-  const o = parseObject(raw);
-  if (typeof o === 'string') return fail(o);
-  const f = readFields(o, [['v', null], ['e', null], ['s', null], ['b', null]], ['m', 'h', 'r', 'rv']);
-  if (typeof f === 'string') return fail(f);
-  const value: ValidatorCommit = {
-    m: f.m as string | null, h: f.h as string | null, v: f.v as number | null,
-    e: f.e as number | null, s: f.s as number | null, b: f.b as number | null,
-  };
-  if (f.r !== null) value.r = f.r as string;
-  if (f.rv !== null) value.rv = f.rv as string;
-  return { ok: true, value };
+  return decodeFields(raw, [['v', null], ['e', null], ['s', null], ['b', null]], ['m', 'h', 'r', 'rv'], (f) =>
+    withRepo<ValidatorCommit>(
+      {
+        m: f.m as string | null, h: f.h as string | null, v: f.v as number | null,
+        e: f.e as number | null, s: f.s as number | null, b: f.b as number | null,
+      },
+      f,
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,16 +319,11 @@ export function parseCommitSnapshot(
   snapshot: ReadonlyArray<{ hotkey: string; payload: string | Uint8Array }>,
   opts: { signatureCommit: true } | { signatureCommit?: false; role: (hotkey: string) => 'validator' | 'miner'; head?: boolean },
 ): ParsedCommitEntry[] {
-  return snapshot.map(({ hotkey, payload }) => {
-    if (opts.signatureCommit) {
-      const r = decodeSignatureCommit(payload);
-      return r.ok ? { hotkey, parsed: { kind: 'signature', commit: r.value }, error: null } : { hotkey, parsed: null, error: r.error };
-    }
-    if (opts.role(hotkey) === 'validator') {
-      const r = decodeValidatorCommit(payload);
-      return r.ok ? { hotkey, parsed: { kind: 'validator', commit: r.value }, error: null } : { hotkey, parsed: null, error: r.error };
-    }
-    const r = decodeMinerCommit(payload, { head: opts.head ?? false });
-    return r.ok ? { hotkey, parsed: { kind: 'miner', commit: r.value }, error: null } : { hotkey, parsed: null, error: r.error };
+  return snapshot.map(({ hotkey, payload }): ParsedCommitEntry => {
+    const entry = <C>(r: CommitDecodeResult<C>, wrap: (commit: C) => ParsedCommit): ParsedCommitEntry =>
+      r.ok ? { hotkey, parsed: wrap(r.value), error: null } : { hotkey, parsed: null, error: r.error };
+    if (opts.signatureCommit) return entry(decodeSignatureCommit(payload), (commit) => ({ kind: 'signature', commit }));
+    if (opts.role(hotkey) === 'validator') return entry(decodeValidatorCommit(payload), (commit) => ({ kind: 'validator', commit }));
+    return entry(decodeMinerCommit(payload, { head: opts.head ?? false }), (commit) => ({ kind: 'miner', commit }));
   });
 }

@@ -18,4 +18,4 @@ export { TrainerProcess, type ExitReason, type TrainerExit, type TrainerState } 
 export { renderSystemdUnit, type SystemdUnitOptions } from './systemd-unit.js';
 export { PhaseClock, configSchedule, type PhaseClockOptions, type ScheduleSource } from './phase-clock.js';
 export { OwnerApi, type OwnerApiOptions } from './owner-api.js';
-export { DUTY_SPECS, PhasePlanner, dutyWindow, type DutySpec, type PlanAction } from './phase-plan.js';
+export { DUTY_SPECS, PhasePlanner, dutyWindow, windowDeadline, type DutySpec, type PlanAction } from './phase-plan.js';

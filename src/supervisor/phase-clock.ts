@@ -11,7 +11,7 @@ import { phaseAt, scheduleFromLengths, type PhaseSchedule } from '../protocol/ph
 import type { Logger } from '../telemetry/logger.js';
 import type { DutyName, DutyPayload, DutyResult } from '../workers/task-protocol.js';
 import { OwnerApi } from './owner-api.js';
-import { DUTY_SPECS, PhasePlanner, type PlanAction } from './phase-plan.js';
+import { DUTY_SPECS, PhasePlanner, windowDeadline, type PlanAction } from './phase-plan.js';
 import type { PluginContext, SupervisorPlugin } from './supervisor.js';
 
 export type ScheduleSource = 'owner' | 'config';
@@ -228,8 +228,7 @@ export class PhaseClock implements SupervisorPlugin {
       window: a.window,
       blockTimeMs: bt,
     };
-    // The window ends when block `deadline + 1` arrives.
-    const deadline = seenAt + (a.window.deadline + 1 - block) * bt;
+    const deadline = windowDeadline(seenAt, block, a.window.deadline, bt);
     this.planner.setRunning(duty, true);
     const started = Date.now();
     const p = ctx
@@ -241,7 +240,9 @@ export class PhaseClock implements SupervisorPlugin {
         },
         (e: unknown) => {
           const err = e as Error & { code?: string };
-          this.log?.error({ duty, code: err.code, err: err.message, cycle: a.cycleIndex }, `${duty} task ended with an error`);
+          // At shutdown the pool cancels running tasks: that is expected, not an error.
+          if (this.stopped) this.log?.info({ duty, code: err.code, err: err.message }, `${duty} task stopped with the supervisor`);
+          else this.log?.error({ duty, code: err.code, err: err.message, cycle: a.cycleIndex }, `${duty} task ended with an error`);
           ctx.recordOutcome(duty, { ok: false, detail: err.message, code: err.code, cycle: a.cycleIndex, durationMs: Date.now() - started });
         },
       )

@@ -143,3 +143,14 @@ export class PhasePlanner {
     return out;
   }
 }
+
+/**
+ * Wall-clock deadline of a window ending at block `deadlineBlock`, seen from `head` (seen at
+ * `seenAt`): when block `deadlineBlock + 1` is due, with slack for slow blocks. Tasks never act on
+ * the wall clock — they check the chain head against their window — so a late estimate only delays
+ * the end of a stuck task, while an early one would cut a task whose window is still open.
+ */
+export function windowDeadline(seenAt: number, head: number, deadlineBlock: number, blockTimeMs: number): number {
+  const blocks = Math.max(0, deadlineBlock + 1 - head);
+  return seenAt + Math.ceil(blocks * blockTimeMs * 1.5 + 2 * blockTimeMs);
+}

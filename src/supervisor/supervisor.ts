@@ -91,7 +91,6 @@ export class Supervisor<M extends TaskMap = TaskMap> extends EventEmitter<Superv
   private readonly log: Logger;
   private readonly stopController = new AbortController();
   private server: FastifyInstance | null = null;
-  private poolUp = false;
   private readySent = false;
   private phase: (PhaseInfo & { at: string }) | null = null;
   private readonly duties: Record<string, DutyOutcome & { at: string }> = {};
@@ -178,7 +177,8 @@ export class Supervisor<M extends TaskMap = TaskMap> extends EventEmitter<Superv
   }
 
   private maybeReady(): void {
-    if (this.readySent || !this.poolUp || this.trainer.state !== 'running' || this.state !== 'running') return;
+    // state 'running' means the status server and the pool are up.
+    if (this.readySent || this.trainer.state !== 'running' || this.state !== 'running') return;
     this.readySent = true;
     this.opts.notifier.ready(this.statusLine());
     this.opts.notifier.startWatchdog(() => this.trainer.healthy() && this.state === 'running');
@@ -210,7 +210,6 @@ export class Supervisor<M extends TaskMap = TaskMap> extends EventEmitter<Superv
       this.emit('listening', this.statusUrl);
     }
     await this.pool.start();
-    this.poolUp = true;
     this.log.info({ threads: this.pool.threads }, 'task pool up');
     this.state = 'running';
     this.trainer.on('message', (msg) => {
@@ -273,8 +272,13 @@ export class Supervisor<M extends TaskMap = TaskMap> extends EventEmitter<Superv
     if (this.state === 'running') this.opts.notifier.status(this.statusLine());
   }
 
+  /** Ready was reported (to systemd) and the supervisor is not stopping. */
+  private get ready(): boolean {
+    return this.readySent && this.state === 'running';
+  }
+
   health(): Health {
-    return { state: this.state, ready: this.readySent && this.state === 'running', trainer: this.trainer.state };
+    return { state: this.state, ready: this.ready, trainer: this.trainer.state };
   }
 
   snapshot(): Record<string, unknown> {
@@ -282,7 +286,7 @@ export class Supervisor<M extends TaskMap = TaskMap> extends EventEmitter<Superv
     const now = Date.now();
     return {
       state: this.state,
-      ready: this.readySent && this.state === 'running',
+      ready: this.ready,
       pid: process.pid,
       runDir: this.opts.runDir,
       startedAt: new Date(this.startedAt).toISOString(),

@@ -238,10 +238,7 @@ export class TrainerProcess extends EventEmitter<TrainerEvents> {
    * 'not_running'. `onWait` is called about every second while waiting (systemd timeouts).
    */
   async stop(reason: string, budgetMs: number, onWait?: (elapsedMs: number) => void): Promise<'clean' | 'unclean' | 'killed' | 'not_running'> {
-    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
-    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = undefined;
+    this.clearTimers();
     const child = this.child;
     const exited = this.exited;
     if (this.state === 'failed') return 'not_running';
@@ -269,12 +266,16 @@ export class TrainerProcess extends EventEmitter<TrainerEvents> {
     }
   }
 
+  private clearTimers(): void {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
   /** Escalation: SIGKILL now, wait for the exit. */
   async kill(): Promise<void> {
-    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
-    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = undefined;
+    this.clearTimers();
     const child = this.child;
     const exited = this.exited;
     this.state = 'stopping';

@@ -18,7 +18,8 @@ export interface LoggerConfig {
 }
 
 // Never let a secret reach a log line, whatever a caller passes in.
-const REDACT = ['seed', 'secretPhrase', 'secretSeed', 'secretKey', 'privateKey', 'mnemonic', '*.seed', '*.secretPhrase', '*.secretSeed', '*.secretKey', '*.privateKey', '*.mnemonic'];
+const SECRET_KEYS = ['seed', 'secretPhrase', 'secretSeed', 'secretKey', 'privateKey', 'mnemonic'];
+const REDACT = [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`)];
 
 export function createLogger(cfg: LoggerConfig): Logger {
   const level = cfg.level ?? process.env.CONNITO_LOG_LEVEL ?? 'info';

@@ -40,7 +40,10 @@
 // - Errors reject with EngineError: `code` is one of EngineErrorCode and the message names the
 //   tensor or argument, the expected and the given value. After a rejected call for bad input the
 //   engine is unchanged and usable. After dispose() every call throws CNM_ERR_ENGINE_DISPOSED.
+import { EngineError, isEngineErrorCode } from './errors.js';
 import { loadNativeAddon, type NativeAddon, type NativeEngine } from './native.js';
+
+export { EngineError, type EngineErrorCode } from './errors.js';
 
 /** The fields of an HF DeepSeek-V2 config.json the engine reads (others are ignored). */
 export interface DeepseekV2Config {
@@ -170,38 +173,11 @@ export interface ExportFilter {
   dtype?: EngineDtype;
 }
 
-export type EngineErrorCode =
-  | 'CNM_ERR_ENGINE_INPUT'
-  | 'CNM_ERR_ENGINE_CONFIG'
-  | 'CNM_ERR_ENGINE_BACKEND'
-  | 'CNM_ERR_ENGINE_DISPOSED'
-  | 'CNM_ERR_ENGINE_OOM'
-  | 'CNM_ERR_ENGINE_INTERNAL';
-
-export class EngineError extends Error {
-  override readonly name = 'EngineError';
-  readonly code: EngineErrorCode;
-
-  constructor(code: EngineErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
-
-const CODES = new Set<string>([
-  'CNM_ERR_ENGINE_INPUT',
-  'CNM_ERR_ENGINE_CONFIG',
-  'CNM_ERR_ENGINE_BACKEND',
-  'CNM_ERR_ENGINE_DISPOSED',
-  'CNM_ERR_ENGINE_OOM',
-  'CNM_ERR_ENGINE_INTERNAL',
-]);
-
 function toEngineError(e: unknown): Error {
   if (e instanceof EngineError) return e;
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && CODES.has(code)) return new EngineError(code as EngineErrorCode, e.message, { cause: e });
+    if (isEngineErrorCode(code)) return new EngineError(code, e.message, { cause: e });
     return new EngineError('CNM_ERR_ENGINE_INTERNAL', e.message, { cause: e });
   }
   return new EngineError('CNM_ERR_ENGINE_INTERNAL', String(e));

@@ -26,8 +26,43 @@ export class TrainerError extends Error {
   }
 }
 
-export function isTrainerError(e: unknown): e is TrainerError {
-  return e instanceof TrainerError;
+/** The native engine's codes (native/addon sets them on the errors it throws). */
+const ENGINE_ERROR_CODES = [
+  'CNM_ERR_ENGINE_INPUT',
+  'CNM_ERR_ENGINE_CONFIG',
+  'CNM_ERR_ENGINE_BACKEND',
+  'CNM_ERR_ENGINE_DISPOSED',
+  'CNM_ERR_ENGINE_OOM',
+  'CNM_ERR_ENGINE_INTERNAL',
+] as const;
+
+export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[number];
+
+export function isEngineErrorCode(code: unknown): code is EngineErrorCode {
+  return (ENGINE_ERROR_CODES as readonly unknown[]).includes(code);
+}
+
+/** A rejected engine call (src/trainer/engine.ts): the message names the tensor or argument. */
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  readonly code: EngineErrorCode;
+
+  constructor(code: EngineErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** The native addon could not be loaded (src/trainer/native.ts); `tried` lists the candidates. */
+export class NativeAddonError extends Error {
+  override readonly name = 'NativeAddonError';
+  readonly code = 'CNM_ERR_NATIVE_LOAD' as const;
+  readonly tried: readonly string[];
+
+  constructor(message: string, tried: readonly string[], options?: { cause?: unknown }) {
+    super(message, options);
+    this.tried = tried;
+  }
 }
 
 /** A message for logs and the `fatal` IPC message: the code when there is one, then the text. */

@@ -12,6 +12,7 @@
 //     state as of the last optimizer step (weights, optimizer, data position) goes to DIR/final.
 // The resume position always refers to the last optimizer-step boundary, so a resumed run sees
 // exactly the batches an uninterrupted run would have seen.
+import { isAllFinite } from '../checkpoint/tensor.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ChildMessage } from './ipc.js';
 import type { Batch, DataState } from './data/pipeline.js';
@@ -250,7 +251,7 @@ export class TrainingLoop {
 
   private async assertFiniteWeights(): Promise<void> {
     const weights = await this.engine.exportWeights({ trainableOnly: true, dtype: 'float32' });
-    const bad = weights.filter((w) => !allFiniteF32(w.data)).map((w) => w.name);
+    const bad = weights.filter((w) => !isAllFinite(w)).map((w) => w.name);
     if (bad.length > 0) {
       throw new TrainerError(
         'CNM_ERR_NON_FINITE',
@@ -302,10 +303,4 @@ export class TrainingLoop {
   currentEngine(): TrainingEngine {
     return this.engine;
   }
-}
-
-function allFiniteF32(data: Uint8Array): boolean {
-  // float32 little-endian: exponent bits all ones ⇔ byte3 & 0x7f == 0x7f and byte2 & 0x80.
-  for (let i = 2; i < data.length; i += 4) if ((data[i + 1]! & 0x7f) === 0x7f && (data[i]! & 0x80) === 0x80) return false;
-  return true;
 }

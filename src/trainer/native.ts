@@ -6,17 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NativeAddonError } from './errors.js';
 
-export class NativeAddonError extends Error {
-  override readonly name = 'NativeAddonError';
-  readonly code = 'CNM_ERR_NATIVE_LOAD' as const;
-  readonly tried: readonly string[];
-
-  constructor(message: string, tried: readonly string[], options?: { cause?: unknown }) {
-    super(message, options);
-    this.tried = tried;
-  }
-}
+export { NativeAddonError } from './errors.js';
 
 /** The raw addon surface; src/trainer/engine.ts gives it types and semantics. */
 export interface NativeAddon {

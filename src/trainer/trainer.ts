@@ -37,7 +37,7 @@ export interface TrainerDeps {
 async function defaultEngineFactory(): Promise<EngineFactory> {
   // Loaded lazily so that a config error is reported without touching the addon.
   const { createEngine } = await import('./engine.js');
-  return async (opts) => (await createEngine(opts as unknown as Parameters<typeof createEngine>[0])) as TrainingEngine;
+  return (opts) => createEngine(opts);
 }
 
 interface Prepared {
@@ -244,7 +244,7 @@ async function chooseStart(p: Prepared, log: Logger): Promise<StartPoint> {
 }
 
 async function buildEngine(p: Prepared, factory: EngineFactory, weights: StateDict, log: Logger): Promise<TrainingEngine> {
-  const opts: EngineCreateOptions = { ...p.settings.engine, config: p.engineArch as unknown as Record<string, unknown>, allowedExperts: p.allowed };
+  const opts: EngineCreateOptions = { ...p.settings.engine, config: p.engineArch, allowedExperts: p.allowed };
   const engine = await factory(opts);
   try {
     const res = await engine.loadWeights(toEngineEntries(weights, 'initial weights'));

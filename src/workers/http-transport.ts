@@ -150,14 +150,21 @@ export class HttpTransport implements CheckpointTransport {
     const signal = AbortSignal.any([r.signal, timeout]);
     try {
       const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        let answered = false;
         const req = http.request(
           { host: r.destination.ip, port: r.destination.port, method: 'POST', path: '/submit-checkpoint', headers: body.headers, signal },
-          resolve,
+          (response) => {
+            answered = true;
+            resolve(response);
+          },
         );
-        req.on('error', reject);
-        // A validator may answer (and close) before the whole body is sent: the answer wins.
+        // A validator may answer (a rejection) and stop reading before the whole body is sent: the
+        // answer wins over the failed write.
+        req.on('error', (e) => {
+          if (!answered) reject(e);
+        });
         pipeline(Readable.from(body.stream()), req).catch((e: unknown) => {
-          if (!req.destroyed) req.destroy(e as Error);
+          if (!answered) setTimeout(() => (answered ? undefined : req.destroy(e as Error)), 1_000).unref();
         });
       });
       const text = await readText(res);

@@ -27,27 +27,30 @@ export interface TaskRuntime {
   telemetry(): DutyTelemetry;
 }
 
+interface ChainEntry {
+  client: ChainClient;
+  /** The counters of the task that uses this client now (one task per thread at a time). */
+  counters: { rpcErrors: number; commitLatencies: number[] };
+}
+
 interface ThreadState {
   logger: Logger | null;
   loggerKey: string;
-  chain: ChainClient | null;
-  chainKey: string;
-  wallet: Wallet | null;
-  walletKey: string;
+  /** By endpoint and hotkey: a thread normally holds one; tests run several miners in one process. */
+  chains: Map<string, ChainEntry>;
+  wallets: Map<string, Wallet>;
 }
 
-const thread: ThreadState = { logger: null, loggerKey: '', chain: null, chainKey: '', wallet: null, walletKey: '' };
+const thread: ThreadState = { logger: null, loggerKey: '', chains: new Map(), wallets: new Map() };
 
-// One task runs per thread at a time; the chain client reports into the current task's counters.
-let counters: { rpcErrors: number; commitLatencies: number[] } = { rpcErrors: 0, commitLatencies: [] };
-const sink: ChainMetricsSink = {
-  rpcError: () => {
-    counters.rpcErrors += 1;
-  },
-  commitLatency: (seconds) => {
-    counters.commitLatencies.push(seconds);
-  },
-};
+// Test hook: where task loggers write (default stdout, as every process of the tree).
+let logDestination: NodeJS.WritableStream | null = null;
+
+/** Tests: send the task logs of this thread to `dest` (null: back to stdout). */
+export function setWorkerLogDestination(dest: NodeJS.WritableStream | null): void {
+  logDestination = dest;
+  thread.logger = null;
+}
 
 function threadLogger(config: MinerConfig): Logger {
   const key = `${config.log.level}|${config.log.format}`;
@@ -56,6 +59,7 @@ function threadLogger(config: MinerConfig): Logger {
       proc: 'worker',
       level: process.env.CONNITO_LOG_LEVEL ?? config.log.level,
       ...(config.log.format === 'auto' ? {} : { json: config.log.format === 'json' }),
+      ...(logDestination !== null ? { destination: logDestination } : {}),
     });
     thread.loggerKey = key;
   }
@@ -73,24 +77,31 @@ export function chainTimings(blockTimeMs: number): { callTimeoutMs: number; reco
 
 /** Loads everything a task needs; throws WorkerError/ConfigError/WalletError with what to fix. */
 export async function openRuntime(duty: DutyName, payload: DutyPayload): Promise<TaskRuntime> {
-  counters = { rpcErrors: 0, commitLatencies: [] };
-  const mine = counters;
   if (typeof payload?.configFile !== 'string') throw new WorkerError('CNM_ERR_TASK_CONFIG', `${duty} task: the payload has no configFile`);
   const loaded = await loadConfig(payload.configFile);
   const config = loaded.config;
   const log = threadLogger(config).child({ task: duty, cycle: payload.cycleIndex });
   const schedule = scheduleFromPhases(payload.schedule);
   const walletKey = `${config.chain.wallet_path}|${config.chain.coldkey_name}|${config.chain.hotkey_name}`;
-  if (thread.wallet === null || thread.walletKey !== walletKey) {
-    thread.wallet = await loadWallet({ path: config.chain.wallet_path, name: config.chain.coldkey_name, hotkey: config.chain.hotkey_name });
-    thread.walletKey = walletKey;
+  let wallet = thread.wallets.get(walletKey);
+  if (wallet === undefined) {
+    wallet = await loadWallet({ path: config.chain.wallet_path, name: config.chain.coldkey_name, hotkey: config.chain.hotkey_name });
+    thread.wallets.set(walletKey, wallet);
   }
-  const wallet = thread.wallet;
   const url = resolveNetworkUrl(config.chain.network);
   const chainKey = `${url}|${config.chain.netuid}|${wallet.hotkeyAddress}`;
-  if (thread.chain === null || thread.chainKey !== chainKey) {
-    if (thread.chain !== null) await thread.chain.close().catch(() => undefined);
-    thread.chain = new ChainClient({
+  let entry = thread.chains.get(chainKey);
+  if (entry === undefined) {
+    const e: ChainEntry = { client: null as unknown as ChainClient, counters: { rpcErrors: 0, commitLatencies: [] } };
+    const sink: ChainMetricsSink = {
+      rpcError: () => {
+        e.counters.rpcErrors += 1;
+      },
+      commitLatency: (seconds) => {
+        e.counters.commitLatencies.push(seconds);
+      },
+    };
+    e.client = new ChainClient({
       url,
       netuid: config.chain.netuid,
       wallet,
@@ -99,8 +110,11 @@ export async function openRuntime(duty: DutyName, payload: DutyPayload): Promise
       blockTimeMs: payload.blockTimeMs,
       ...chainTimings(payload.blockTimeMs),
     });
-    thread.chainKey = chainKey;
+    thread.chains.set(chainKey, e);
+    entry = e;
   }
+  entry.counters = { rpcErrors: 0, commitLatencies: [] };
+  const mine = entry.counters;
   const group = await readExpertGroup(config.task.path);
   return {
     duty,
@@ -109,7 +123,7 @@ export async function openRuntime(duty: DutyName, payload: DutyPayload): Promise
     config,
     log,
     wallet,
-    chain: thread.chain,
+    chain: entry.client,
     group,
     schedule,
     blockTimeMs: payload.blockTimeMs,
@@ -122,10 +136,10 @@ export function fallbackLogger(duty: DutyName): Logger {
   return (thread.logger ?? createLogger({ proc: 'worker' })).child({ task: duty });
 }
 
-/** Closes the thread's chain client (tests; the pool closes threads at shutdown). */
+/** Closes the thread's chain clients (tests; the pool closes threads at shutdown). */
 export async function closeRuntime(): Promise<void> {
-  const c = thread.chain;
-  thread.chain = null;
-  thread.chainKey = '';
-  if (c !== null) await c.close();
+  const all = [...thread.chains.values()];
+  thread.chains.clear();
+  thread.wallets.clear();
+  await Promise.all(all.map((e) => e.client.close()));
 }

@@ -235,11 +235,14 @@ describe('kill the writer', () => {
     let next = 1;
     let bestBefore = 0;
     let kills = 0;
-    for (let round = 0; round < 12; round++) {
+    // 12 rounds; on a loaded machine a write may take far longer than here, so until one checkpoint
+    // has completed the kill window widens with each round (bounded).
+    for (let round = 0; round < 12 || (bestBefore === 0 && round < 40); round++) {
       const child = startChild(['write', dir, String(next)]);
       await waitFor(child, 'ready');
       // ~50 ms per checkpoint here: kills land before, inside and between writes, commits and prunes.
-      await new Promise((r) => setTimeout(r, Math.floor(rand() * 300)));
+      const widen = bestBefore === 0 ? 1 + round : 1;
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 300 * widen)));
       child.kill('SIGKILL');
       await exited(child);
       kills++;
@@ -259,7 +262,7 @@ describe('kill the writer', () => {
       expect((await listCheckpoints(dir)).length).toBeGreaterThanOrEqual(1); // listing validates every manifest
       next = Math.max(next, ...readdirSync(dir).map((n) => Number(/_inneropt_(\d+)/.exec(n)?.[1] ?? 0))) + 1;
     }
-    expect(kills).toBe(12);
+    expect(kills).toBeGreaterThanOrEqual(12);
     expect(bestBefore).toBeGreaterThan(0); // some rounds did complete a checkpoint
     await cleanupCheckpointDir(dir);
     expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual(['.pins']);

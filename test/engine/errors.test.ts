@@ -8,9 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import { createEngine, EngineError, type Engine, type EngineTensor } from '../../src/trainer/engine.js';
 import { loadNativeAddon, loadNativeAddonFrom, NativeAddonError } from '../../src/trainer/native.js';
-import { Rng, TINY, TINY_ALLOWED, engineOptions, f32bytes, randomBatch, tinyEngine } from './helpers.js';
-
-const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+import { Rng, TINY, TINY_ALLOWED, engineOptions, f32bytes, randomBatch, sameBytes, tinyEngine } from './helpers.js';
 
 async function rejectsWith(p: Promise<unknown>, code: string, ...parts: (string | RegExp)[]): Promise<EngineError> {
   const e = await p.then(

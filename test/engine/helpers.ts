@@ -1,6 +1,6 @@
 // Shared fixtures of the engine tests: tiny DeepSeek-V2 configs, a deterministic PRNG, random
 // weights in the engine's boundary format, and Float32 <-> bytes helpers.
-import { createEngine, type DeepseekV2Config, type Engine, type EngineOptions, type EngineTensor } from '../../src/trainer/engine.js';
+import { createEngine, type Batch, type DeepseekV2Config, type Engine, type EngineOptions, type EngineTensor } from '../../src/trainer/engine.js';
 
 /** The tiny model: 2 layers (layer 0 dense, layer 1 MoE), 8 routed experts of which 4 are allowed, H = 32. */
 export const TINY: DeepseekV2Config = {
@@ -124,6 +124,13 @@ export function bytesF32(t: { data: Uint8Array }): Float32Array {
   return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
 }
 
+export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+
+export function byName(ts: EngineTensor[]): Map<string, EngineTensor> {
+  return new Map(ts.map((t) => [t.name, t]));
+}
+
 const isNorm = (name: string) => name.endsWith('layernorm.weight') || name === 'model.norm.weight';
 
 /**
@@ -143,12 +150,7 @@ export async function randomWeights(engine: Engine, seed: number): Promise<Engin
   });
 }
 
-export interface TokenBatch {
-  tokens: Int32Array;
-  labels: Int32Array;
-  batch: number;
-  seq: number;
-}
+export type TokenBatch = Batch;
 
 /** Random tokens; labels = tokens with ~15% set to -100 (and the last position of row 0 too). */
 export function randomBatch(rng: Rng, vocab: number, batch: number, seq: number): TokenBatch {

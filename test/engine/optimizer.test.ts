@@ -4,25 +4,21 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { createEngine, type Engine, type EngineTensor, type OptimizerState } from '../../src/trainer/engine.js';
+import { createEngine, type Engine, type OptimizerState } from '../../src/trainer/engine.js';
 import {
   DEEP,
   DEEP_ALLOWED,
   Rng,
   TINY,
   TINY_ALLOWED,
+  byName,
   bytesF32,
   engineOptions,
   randomBatch,
   relErr,
+  sameBytes,
   tinyEngine,
 } from './helpers.js';
-
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
-
-function byName(ts: EngineTensor[]): Map<string, EngineTensor> {
-  return new Map(ts.map((t) => [t.name, t]));
-}
 
 /** transformers' cosine-with-warmup multiplier, written here from PROTOCOL §10.1 (independent of the engine). */
 function multiplier(step: number, warmup: number, total: number): number {

@@ -17,5 +17,6 @@ export const commands: Record<string, CommandEntry> = {
   status: { synopsis: 'status --path DIR [--json]', summary: 'is it running; phase, trainer, loss', load: () => import('./status.js') },
   systemd: { synopsis: 'systemd --path DIR [--user] [--install]', summary: 'print or install a systemd unit', load: () => import('./systemd.js') },
   wallet: { synopsis: 'wallet [--path DIR | --wallet-path D --wallet W --hotkey H]', summary: 'show the coldkey/hotkey addresses in use', load: () => import('./wallet.js') },
+  devnet: { synopsis: 'devnet [--path DIR] [--miners N] [--validators N] [--cycles K]', summary: 'a whole local subnet: chain, owner service, validators, miners', load: () => import('./devnet.js') },
   'devnet-chain': { synopsis: 'devnet-chain [--port P] [--genesis FILE] [--block-ms N]', summary: 'run the local chain node alone; prints its URL', load: () => import('./devnet-chain.js') },
 };

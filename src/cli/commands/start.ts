@@ -1,10 +1,10 @@
 // connito-miner start --path DIR: the supervisor in the foreground (systemd / pm2 style).
 // Config and wallet are validated before anything starts: a bad field exits 2 naming it.
 import { existsSync } from 'node:fs';
-import { ConfigError, loadConfig, type LoadedConfig } from '../../config/index.js';
 import { createLogger, type Logger } from '../../telemetry/logger.js';
 import type { SupervisorPlugin } from '../../supervisor/index.js';
 import { fail, parseCommandArgs } from '../args.js';
+import { loadConfigOrFail } from '../load-config.js';
 import { checkWallet } from '../wallet-check.js';
 
 export const usage = `Usage: connito-miner start --path DIR
@@ -28,13 +28,8 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof v === 'number') return v;
   if (v.path === undefined) return fail('start', `--path is required\n\n${usage}`, 2);
 
-  let loaded: LoadedConfig;
-  try {
-    loaded = await loadConfig(v.path);
-  } catch (err) {
-    if (err instanceof ConfigError) return fail('start', err.message, 2);
-    throw err;
-  }
+  const loaded = await loadConfigOrFail('start', v.path);
+  if (typeof loaded === 'number') return loaded;
   const c = loaded.config;
   const log = createLogger({
     proc: 'supervisor',

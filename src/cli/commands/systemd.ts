@@ -4,9 +4,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig } from '../../config/index.js';
 import { renderSystemdUnit } from '../../supervisor/systemd-unit.js';
 import { fail, parseCommandArgs } from '../args.js';
+import { loadConfigOrFail } from '../load-config.js';
 
 export const usage = `Usage: connito-miner systemd --path DIR [--user] [--install [--force]] [--name NAME]
 
@@ -36,13 +36,8 @@ export async function run(argv: string[]): Promise<number> {
   const v = parseCommandArgs(argv, options, usage);
   if (typeof v === 'number') return v;
   if (v.path === undefined) return fail('systemd', `--path is required\n\n${usage}`, 2);
-  let loaded;
-  try {
-    loaded = await loadConfig(v.path);
-  } catch (err) {
-    if (err instanceof ConfigError) return fail('systemd', err.message, 2);
-    throw err;
-  }
+  const loaded = await loadConfigOrFail('systemd', v.path);
+  if (typeof loaded === 'number') return loaded;
   const user = v.user === true;
   const scriptPath = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'connito-miner.js');
   const me = userInfo().username;

@@ -1,7 +1,7 @@
 // connito-miner wallet: which coldkey/hotkey the miner signs with, read from the Bittensor wallet on disk.
 import { isChainError, loadWallet, type WalletSpec } from '../../chain/index.js';
-import { ConfigError, loadConfig } from '../../config/index.js';
 import { fail, parseCommandArgs } from '../args.js';
+import { loadConfigOrFail } from '../load-config.js';
 
 export const usage = `Usage: connito-miner wallet [--path DIR] [--wallet-path DIR] [--wallet NAME] [--hotkey NAME] [--json]
 
@@ -34,14 +34,11 @@ export async function run(argv: string[]): Promise<number> {
   let spec: WalletSpec = { name: process.env.BT_WALLET_NAME ?? 'default', hotkey: process.env.BT_WALLET_HOTKEY ?? 'default' };
   let expected: { hotkey: string; coldkey: string } | null = null;
   if (v.path !== undefined) {
-    try {
-      const { config } = await loadConfig(v.path);
-      spec = { path: config.chain.wallet_path, name: config.chain.coldkey_name, hotkey: config.chain.hotkey_name };
-      expected = { hotkey: config.chain.hotkey_ss58, coldkey: config.chain.coldkey_ss58 };
-    } catch (e) {
-      if (e instanceof ConfigError) return fail('wallet', e.message, 2);
-      throw e;
-    }
+    const loaded = await loadConfigOrFail('wallet', v.path);
+    if (typeof loaded === 'number') return loaded;
+    const { config } = loaded;
+    spec = { path: config.chain.wallet_path, name: config.chain.coldkey_name, hotkey: config.chain.hotkey_name };
+    expected = { hotkey: config.chain.hotkey_ss58, coldkey: config.chain.coldkey_ss58 };
   }
   if (v['wallet-path'] !== undefined) spec = { ...spec, path: v['wallet-path'] };
   if (v.wallet !== undefined) spec = { ...spec, name: v.wallet };

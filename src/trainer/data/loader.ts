@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TrainerError, type TrainerErrorCode } from '../errors.js';
 import { BatchProducer, emptySkipCounts, type Batch, type DataState, type DataStats, type PipelineEvent, type PipelineOptions } from './pipeline.js';
-import type { FromWorker, TokenizerInfo, ToWorker } from './protocol.js';
+import { tokenizerInfo, type FromWorker, type TokenizerInfo, type ToWorker } from './protocol.js';
 
 export interface DataLoader {
   readonly tokenizer: TokenizerInfo;
@@ -57,8 +57,7 @@ class InlineLoader implements DataLoader {
 
   static async start(options: PipelineOptions, state: DataState | null): Promise<InlineLoader> {
     const p = await BatchProducer.open(options, state);
-    const t = p.tokenizer;
-    return new InlineLoader(p, { kind: t.kind, vocabSize: t.vocabSize, padId: t.padId, bosId: t.bosId, eosId: t.eosId, source: t.source });
+    return new InlineLoader(p, tokenizerInfo(p.tokenizer));
   }
 
   async next(signal?: AbortSignal): Promise<Batch> {
@@ -99,6 +98,8 @@ class WorkerLoader implements DataLoader {
     const l = new WorkerLoader(worker, Math.max(1, Math.floor(prefetch / 2)));
     return new Promise<WorkerLoader>((resolve, reject) => {
       let ready = false;
+      // Before 'ready' an error fails the start; after it, the next() calls.
+      const failWith = (err: TrainerError): void => (ready ? l.fail(err) : reject(err));
       worker.on('message', (msg: FromWorker) => {
         switch (msg.type) {
           case 'ready':
@@ -112,27 +113,17 @@ class WorkerLoader implements DataLoader {
             l.events.push(...msg.events);
             l.deliver(msg.batch);
             break;
-          case 'error': {
-            const err = new TrainerError(msg.code as TrainerErrorCode, msg.message);
-            if (!ready) {
-              void worker.terminate();
-              reject(err);
-            } else l.fail(err);
+          case 'error':
+            if (!ready) void worker.terminate();
+            failWith(new TrainerError(msg.code as TrainerErrorCode, msg.message));
             break;
-          }
         }
       });
       worker.on('error', (e) => {
-        const err = new TrainerError('CNM_ERR_DATA_WORKER', `data worker crashed: ${e.message}`, { cause: e });
-        if (!ready) reject(err);
-        else l.fail(err);
+        failWith(new TrainerError('CNM_ERR_DATA_WORKER', `data worker crashed: ${e.message}`, { cause: e }));
       });
       worker.on('exit', (code) => {
-        if (!l.closed) {
-          const err = new TrainerError('CNM_ERR_DATA_WORKER', `data worker exited unexpectedly (code ${code})`);
-          if (!ready) reject(err);
-          else l.fail(err);
-        }
+        if (!l.closed) failWith(new TrainerError('CNM_ERR_DATA_WORKER', `data worker exited unexpectedly (code ${code})`));
       });
       l.send({ type: 'init', options, state, prefetch });
     });

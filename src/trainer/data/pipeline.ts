@@ -105,13 +105,6 @@ export function validatePipelineOptions(o: PipelineOptions): void {
   if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) bad('data.rank', `must be in [0, world_size), got ${o.rank} with world_size ${o.worldSize}`);
 }
 
-export interface RowTokens {
-  tokens: Int32Array;
-  labels: Int32Array;
-  targets: number;
-  real: number;
-}
-
 /** Truncates/pads one row's ids into `out` at `at`; returns null with the skip reason for a bad row. */
 export function packRow(ids: readonly number[], seq: number, padId: number, vocabSize: number, tokens: Int32Array, labels: Int32Array, at: number): { targets: number; real: number } | SkipReason {
   const n = Math.min(ids.length, seq);

@@ -10,6 +10,11 @@ export interface TokenizerInfo {
   source: string;
 }
 
+/** The plain-data summary of a tokenizer, as it crosses the thread boundary. */
+export function tokenizerInfo(t: TokenizerInfo): TokenizerInfo {
+  return { kind: t.kind, vocabSize: t.vocabSize, padId: t.padId, bosId: t.bosId, eosId: t.eosId, source: t.source };
+}
+
 export type ToWorker =
   | { type: 'init'; options: PipelineOptions; state: DataState | null; prefetch: number }
   | { type: 'credit'; n: number }

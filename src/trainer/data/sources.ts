@@ -181,12 +181,12 @@ class LineReader {
   }
 }
 
-class LineSource implements RowSource {
-  private readonly files: string[];
-  private pos: SourcePosition;
-  private reader: LineReader | null = null;
+/** What the file-backed sources share: the sorted file list, the position, walking the files in order. */
+abstract class FileSource<S extends Extract<SourceSpec, { path: string }>> implements RowSource {
+  protected readonly files: string[];
+  protected pos: SourcePosition;
 
-  constructor(readonly spec: Extract<SourceSpec, { kind: 'text' | 'jsonl' }>) {
+  constructor(readonly spec: S) {
     this.files = listSourceFiles(spec);
     this.pos = { epoch: 0, file: 0, fileName: this.rel(0), offset: 0, row: 0 };
   }
@@ -195,27 +195,48 @@ class LineSource implements RowSource {
     return this.files.length;
   }
 
-  private rel(i: number): string {
+  protected rel(i: number): string {
     const f = this.files[i];
     return f === undefined ? '' : relative(this.spec.path, f) || f.split('/').pop()!;
+  }
+
+  /** Index of a saved position's file in the current file list, or -1. */
+  protected fileIndex(fileName: string): number {
+    return this.files.findIndex((_, i) => this.rel(i) === fileName);
   }
 
   position(): SourcePosition {
     return { ...this.pos };
   }
 
+  nextEpoch(): void {
+    this.release();
+    this.pos = { epoch: this.pos.epoch + 1, file: 0, fileName: this.rel(0), offset: 0, row: 0 };
+  }
+
+  /** Moves the position to the start of the next file. */
+  protected nextFile(): void {
+    this.release();
+    this.pos = { ...this.pos, file: this.pos.file + 1, fileName: this.rel(this.pos.file + 1), offset: 0 };
+  }
+
+  /** Drops what was read from the current file (the position moves elsewhere). */
+  protected abstract release(): void;
+  abstract seek(pos: SourcePosition): Promise<void>;
+  abstract next(wanted: (index: number) => boolean): Promise<RawRow | null>;
+  abstract close(): void;
+}
+
+class LineSource extends FileSource<Extract<SourceSpec, { kind: 'text' | 'jsonl' }>> {
+  private reader: LineReader | null = null;
+
   async seek(p: SourcePosition): Promise<void> {
-    this.closeReader();
-    const idx = this.files.findIndex((_, i) => this.rel(i) === p.fileName);
+    this.release();
+    const idx = this.fileIndex(p.fileName);
     if (idx < 0 || p.offset > statSync(this.files[idx]!).size) {
       throw new TrainerError('CNM_ERR_DATA_STATE', `data source "${this.spec.name}": saved position ${p.fileName}@${p.offset} no longer exists`);
     }
     this.pos = { ...p, file: idx };
-  }
-
-  nextEpoch(): void {
-    this.closeReader();
-    this.pos = { epoch: this.pos.epoch + 1, file: 0, fileName: this.rel(0), offset: 0, row: 0 };
   }
 
   async next(wanted: (index: number) => boolean): Promise<RawRow | null> {
@@ -224,8 +245,7 @@ class LineSource implements RowSource {
       if (this.reader === null) this.reader = new LineReader(this.files[this.pos.file]!, this.pos.offset);
       const r = this.reader.next();
       if (r === null) {
-        this.closeReader();
-        this.pos = { ...this.pos, file: this.pos.file + 1, fileName: this.rel(this.pos.file + 1), offset: 0 };
+        this.nextFile();
         continue;
       }
       const index = this.pos.row;
@@ -256,13 +276,13 @@ class LineSource implements RowSource {
     return v.trim().length === 0 ? { index, skip: 'empty' } : { index, text: v };
   }
 
-  private closeReader(): void {
+  protected release(): void {
     this.reader?.close();
     this.reader = null;
   }
 
   close(): void {
-    this.closeReader();
+    this.release();
   }
 }
 
@@ -284,40 +304,20 @@ interface ParquetFile {
   numRows: number;
 }
 
-class ParquetSource implements RowSource {
-  private readonly files: string[];
-  private pos: SourcePosition;
+class ParquetSource extends FileSource<Extract<SourceSpec, { kind: 'parquet' }>> {
   private open: { index: number; pf: ParquetFile } | null = null;
   /** The decoded row group holding `pos.offset`. */
   private group: { start: number; values: unknown[] } | null = null;
 
-  constructor(readonly spec: Extract<SourceSpec, { kind: 'parquet' }>) {
-    this.files = listSourceFiles(spec);
-    this.pos = { epoch: 0, file: 0, fileName: this.rel(0), offset: 0, row: 0 };
-  }
-
-  get fileCount(): number {
-    return this.files.length;
-  }
-
-  private rel(i: number): string {
-    const f = this.files[i];
-    return f === undefined ? '' : relative(this.spec.path, f) || f.split('/').pop()!;
-  }
-
-  position(): SourcePosition {
-    return { ...this.pos };
-  }
-
   async seek(p: SourcePosition): Promise<void> {
-    const idx = this.files.findIndex((_, i) => this.rel(i) === p.fileName);
+    const idx = this.fileIndex(p.fileName);
     if (idx < 0) throw new TrainerError('CNM_ERR_DATA_STATE', `data source "${this.spec.name}": saved file ${p.fileName} no longer exists`);
     this.pos = { ...p, file: idx };
-    this.group = null;
+    this.release();
   }
 
-  nextEpoch(): void {
-    this.pos = { epoch: this.pos.epoch + 1, file: 0, fileName: this.rel(0), offset: 0, row: 0 };
+  protected release(): void {
+    // The open file stays cached: the next position may be in it again.
     this.group = null;
   }
 
@@ -369,8 +369,7 @@ class ParquetSource implements RowSource {
       if (this.pos.file >= this.files.length) return null;
       const pf = await this.openFile(this.pos.file);
       if (this.pos.offset >= pf.numRows) {
-        this.pos = { ...this.pos, file: this.pos.file + 1, fileName: this.rel(this.pos.file + 1), offset: 0 };
-        this.group = null;
+        this.nextFile();
         continue;
       }
       const index = this.pos.row;

@@ -3,7 +3,7 @@
 // main thread returns one credit per batch it consumes). Token buffers are transferred, not copied.
 import { parentPort } from 'node:worker_threads';
 import { BatchProducer } from './pipeline.js';
-import type { ToWorker, FromWorker } from './protocol.js';
+import { tokenizerInfo, type ToWorker, type FromWorker } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('data worker must run in a worker thread');
@@ -50,12 +50,7 @@ port.on('message', (msg: ToWorker) => {
         .then((p) => {
           producer = p;
           credits = msg.prefetch;
-          const t = p.tokenizer;
-          post({
-            type: 'ready',
-            tokenizer: { kind: t.kind, vocabSize: t.vocabSize, padId: t.padId, bosId: t.bosId, eosId: t.eosId, source: t.source },
-            events: p.drainEvents(),
-          });
+          post({ type: 'ready', tokenizer: tokenizerInfo(p.tokenizer), events: p.drainEvents() });
           void pump();
         })
         .catch(fail);
