@@ -217,8 +217,15 @@ describe.sequential('devnet end to end', () => {
         hooks: {
           phase: async (ctx, phase, cycle) => {
             if (phase !== 'Train' || cycle !== 1) return;
-            // Let it train on the new baseline for a few blocks, then kill it without warning.
-            await new Promise((r) => setTimeout(r, 6 * BLOCK_MS));
+            // Let it train on the new baseline until it has saved a checkpoint of it (a loaded
+            // machine may take many blocks), then kill it without warning.
+            const mdir = ctx.miners[0]!.dir;
+            for (let i = 0; i < 600; i++) {
+              await new Promise((r) => setTimeout(r, BLOCK_MS / 2));
+              const base = (await listCheckpoints(join(mdir, 'validator_checkpoint')))[0];
+              const own = await listCheckpoints(join(mdir, 'checkpoints'));
+              if (base !== undefined && own.some((c) => c.globalVer === base.globalVer)) break;
+            }
             const st = await ctx.miners[0]!.process.status();
             killed = st!.trainer!.pid!;
             process.kill(killed, 'SIGKILL');
