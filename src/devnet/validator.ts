@@ -21,16 +21,16 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { ChainClient } from '../chain/client.js';
 import type { Wallet } from '../chain/wallet.js';
 import { expertFileName, globalCheckpointName, writeCheckpoint } from '../checkpoint/dir.js';
-import { PtFile, readPt, writePt } from '../checkpoint/pt.js';
-import { isAllFinite, type StateDict, type Tensor, type TensorStore } from '../checkpoint/tensor.js';
+import { readPt, writePt } from '../checkpoint/pt.js';
+import type { StateDict } from '../checkpoint/tensor.js';
 import { encodeMinerCommit1, encodeValidatorCommit } from '../protocol/commits.js';
-import { checkExpertGroup, type ExpertCheckEntry } from '../protocol/experts.js';
 import { modelHashHex } from '../protocol/hashing.js';
 import { fromHex, toHex } from '../protocol/hex.js';
 import { phaseAt, type PhaseName, type PhaseSchedule } from '../protocol/phases.js';
-import { blockMessage, signModelHash, verifyMessage, verifyModelHash } from '../protocol/signing.js';
+import { blockMessage, signModelHash, verifyMessage } from '../protocol/signing.js';
 import type { Logger } from '../telemetry/logger.js';
 import { phaseRange } from '../workers/commit.js';
+import { verifyBaseline } from '../workers/download.js';
 import { readAssignment, type ChainCheckpoint } from '../workers/subnet.js';
 import { MultipartError, MultipartParser, multipartBoundary } from './multipart.js';
 import { averageExperts, type DevnetModel, type Evaluator } from './model.js';
@@ -585,33 +585,9 @@ export class DevValidator {
   /** Check 13 (and the two the reference skips). Returns why it fails, or null. */
   private async validateFile(file: string, cp: ChainCheckpoint, fields: Record<string, string>, originBlock: number): Promise<string | null> {
     if (cp.modelHash === null || cp.signedModelHash === null) return 'incomplete chain checkpoint';
-    if (!verifyModelHash(cp.hotkey, cp.modelHash, cp.signedModelHash)) return 'the chain signature does not verify over the committed hash';
-    let pt: PtFile;
-    try {
-      pt = await PtFile.open(file);
-    } catch (e) {
-      return `not a readable checkpoint: ${(e as Error).message}`;
-    }
-    try {
-      const entries: ExpertCheckEntry[] = [];
-      const store: TensorStore = {
-        keys: () => pt.keys(),
-        info: (k) => pt.info(k),
-        load: async (k): Promise<Tensor> => {
-          const t = await pt.load(k);
-          entries.push({ key: k, finite: isAllFinite(t) });
-          return t;
-        },
-      };
-      const hash = await modelHashHex(store);
-      if (hash !== cp.modelHash) return `the file hashes to ${hash}, the chain commit says ${cp.modelHash}`;
-      const ex = checkExpertGroup(entries, this.o.model.assignment);
-      if (!ex.ok) return ex.reason;
-    } catch (e) {
-      return `cannot read its tensors: ${(e as Error).message}`;
-    } finally {
-      await pt.close();
-    }
+    // The same signature, hash and expert-group checks a miner applies to a downloaded baseline.
+    const verdict = await verifyBaseline(file, { hotkey: cp.hotkey, modelHash: cp.modelHash, signedModelHash: cp.signedModelHash }, this.o.model.assignment);
+    if (!verdict.ok) return verdict.reason;
     let pkg = false;
     try {
       const msg = new Uint8Array(Buffer.concat([fromHex(fields.model_hex!), fromHex(fields.block_hex!)]));

@@ -147,7 +147,8 @@ describe.sequential('phase duties on a local subnet', () => {
       ['<MinerCommit1> committing', h.v0, rec.file],
       ['<MinerCommit2> committing', h.v0, rec.file],
     ]);
-    expect(await r3).toMatchObject({ ok: true });
+    const done3 = await r3;
+    expect(done3, done3.detail).toMatchObject({ ok: true });
     const refused = await r4;
     expect(refused).toMatchObject({ ok: false, skipped: true });
     expect(refused.detail).toBe(`checkpoint version 999999 outside [${mc1.start - 3 * h.schedule.cycleLength}, ${mc1.start}]`);

@@ -23,7 +23,9 @@ import type { TaskContext } from '../../src/workers/pool-entry.js';
 import { closeRuntime, openRuntime, setWorkerLogDestination } from '../../src/workers/runtime.js';
 import type { DutyName, DutyPayload } from '../../src/workers/task-protocol.js';
 
-export const PHASES: PhaseLengths = { distribute: 10, train: 16, commit: 10, submission: 24, validate: 4, merge: 4 };
+// Commit windows long enough for a task that opens its first chain connection on a loaded 2-core
+// machine (metadata decode alone can take a second or two there).
+export const PHASES: PhaseLengths = { distribute: 10, train: 16, commit: 24, submission: 24, validate: 4, merge: 4 };
 export const BLOCK_MS = 150;
 
 export interface HarnessMiner {
